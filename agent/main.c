@@ -1,0 +1,5 @@
+/* Placeholder until the agent lands. */
+int main(void)
+{
+	return 1;
+}

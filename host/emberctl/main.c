@@ -1,0 +1,5 @@
+/* Placeholder until emberctl lands. */
+int main(void)
+{
+	return 1;
+}

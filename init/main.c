@@ -1,0 +1,5 @@
+/* Placeholder until the init lands. */
+int main(void)
+{
+	return 1;
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages that building, testing and demonstrating ember
+# need, and enable the deb-src entries that `make deps` fetches sources from.
+# Idempotent; needs root (it runs apt-get).
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-packages.sh: run as root (it calls apt-get install)" >&2
+	exit 1
+fi
+
+packages=(
+	# build: guest binaries are static musl, the host builder links Debian's libraries
+	build-essential musl-tools musl-dev pkg-config cmake flex bison dpkg-dev
+	protobuf-c-compiler libprotobuf-c-dev libarchive-dev libjansson-dev libssl-dev
+	libext2fs-dev e2fsprogs
+	# tests: namespaces, images, terminals, QEMU
+	python3-pytest iproute2 util-linux kmod busybox-static file cpio zstd tmux socat
+	umoci skopeo debootstrap qemu-system-x86 qemu-utils strace
+	# benchmarks: the peers ember is compared with
+	hyperfine tini dumb-init catatonit qemu-guest-agent openssh-server openssh-client
+)
+
+# deb-src entries for `apt-get source`, mirroring the binary sources.
+src_list=/etc/apt/sources.list.d/ember-deb-src.sources
+if [ ! -f "$src_list" ] && [ -f /etc/apt/sources.list.d/debian.sources ]; then
+	sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources >"$src_list"
+elif [ ! -f "$src_list" ] && [ -f /etc/apt/sources.list ]; then
+	grep '^deb ' /etc/apt/sources.list | sed 's/^deb /deb-src /' >/etc/apt/sources.list.d/ember-deb-src.list
+	touch "$src_list"
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${packages[@]}"
