@@ -22,12 +22,11 @@ packages=(
 )
 
 # deb-src entries for `apt-get source`, mirroring the binary sources.
-src_list=/etc/apt/sources.list.d/ember-deb-src.sources
-if [ ! -f "$src_list" ] && [ -f /etc/apt/sources.list.d/debian.sources ]; then
-	sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources >"$src_list"
-elif [ ! -f "$src_list" ] && [ -f /etc/apt/sources.list ]; then
-	grep '^deb ' /etc/apt/sources.list | sed 's/^deb /deb-src /' >/etc/apt/sources.list.d/ember-deb-src.list
-	touch "$src_list"
+if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+	sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources \
+		>/etc/apt/sources.list.d/ember-deb-src.sources
+elif [ -f /etc/apt/sources.list ]; then
+	sed -n 's/^deb /deb-src /p' /etc/apt/sources.list >/etc/apt/sources.list.d/ember-deb-src.list
 fi
 
 export DEBIAN_FRONTEND=noninteractive
