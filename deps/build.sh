@@ -89,12 +89,16 @@ build_jansson() {
 	(
 		cd "$dir" && mkdir -p build && cd build
 		cmake -S .. -B . -DCMAKE_C_COMPILER="$compiler" -DCMAKE_C_FLAGS="-O2 $flags" \
-			-DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_INSTALL_LIBDIR=lib \
+			-DCMAKE_INSTALL_PREFIX="$prefix" \
 			-DJANSSON_BUILD_DOCS=OFF -DJANSSON_EXAMPLES=OFF -DJANSSON_WITHOUT_TESTS=ON \
-			-DJANSSON_BUILD_SHARED_LIBS=OFF >/dev/null
-		make -s -j"$(nproc)" >/dev/null
-		make -s install >/dev/null
-	)
+			-DJANSSON_BUILD_SHARED_LIBS=OFF
+		make -s -j"$(nproc)"
+		make -s install
+	) >"$src/jansson-2.14.log" 2>&1 || {
+		tail -n 40 "$src/jansson-2.14.log" >&2
+		echo "deps/build.sh: failed to build jansson-2.14; the full log is $src/jansson-2.14.log" >&2
+		exit 1
+	}
 }
 
 build_autotools() {

@@ -29,6 +29,13 @@ elif [ -f /etc/apt/sources.list ]; then
 	sed -n 's/^deb /deb-src /p' /etc/apt/sources.list >/etc/apt/sources.list.d/ember-deb-src.list
 fi
 
+# arm64: cross compiler, musl and kernel headers for aarch64, user-mode and system QEMU.
+packages+=(gcc-aarch64-linux-gnu musl-dev:arm64 linux-libc-dev:arm64 qemu-user-static
+	qemu-system-arm)
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+	dpkg --add-architecture arm64
+fi
+
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${packages[@]}"
