@@ -78,6 +78,10 @@ struct agent_options {
 	unsigned max_sessions;     /* concurrent exec sessions */
 	unsigned grace_s;          /* seconds a disconnected session waits for attach */
 	bool freeze_all;           /* freeze without a mount list (real guest only) */
+	const char *run_dir;       /* --run-dir: the frozen record's directory; NULL: EMBER_RUN_DIR */
+	const char *hooks_dir;     /* --hooks-dir: holds freeze.d and resume.d; NULL: /etc/ember/hooks */
+	const char *workload_cgroup; /* --workload-cgroup: frozen by freeze --processes; NULL: CGROUP_WORKLOAD */
+	int resume_signal;         /* --resume-signal: sent to the entrypoint on resume; 0: none */
 	int log_level;             /* enum log_level */
 };
 

@@ -1,0 +1,254 @@
+/* The hooks runner: sorted executables, one argument, a timeout each. */
+#include "freeze_hooks.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+
+extern char **environ;
+
+/* The clone3 argument block (linux/sched.h, kernel 5.3 and later). */
+struct hook_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+};
+
+static int compare_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool is_hook(int dir_fd, const char *name)
+{
+	struct stat st;
+
+	if (name[0] == '.')
+		return false;
+	if (fstatat(dir_fd, name, &st, 0) < 0)
+		return false;
+	return S_ISREG(st.st_mode) && (st.st_mode & 0111);
+}
+
+/* Lists the hook names in dir, sorted. Returns the count or -errno. */
+static ssize_t list_hooks(const char *dir, char ***names)
+{
+	size_t count = 0;
+	struct dirent *entry;
+	DIR *stream;
+	int ret = 0;
+
+	*names = NULL;
+	stream = opendir(dir);
+	if (!stream)
+		return errno == ENOENT ? 0 : -errno;
+	*names = calloc(HOOKS_MAX, sizeof(**names));
+	if (!*names) {
+		closedir(stream);
+		return -ENOMEM;
+	}
+	while ((entry = readdir(stream))) {
+		if (!is_hook(dirfd(stream), entry->d_name))
+			continue;
+		if (count == HOOKS_MAX) {
+			ret = -E2BIG;
+			break;
+		}
+		(*names)[count] = strdup(entry->d_name);
+		if (!(*names)[count++]) {
+			ret = -ENOMEM;
+			break;
+		}
+	}
+	closedir(stream);
+	if (ret < 0) {
+		for (size_t i = 0; i < count; i++)
+			free((*names)[i]);
+		free(*names);
+		*names = NULL;
+		return ret;
+	}
+	qsort(*names, count, sizeof(**names), compare_names);
+	return (ssize_t)count;
+}
+
+/* In the child: only raw system calls until execve. */
+__attribute__((noreturn)) static void exec_hook(char *path, char *arg)
+{
+	char *argv[] = { path, arg, NULL };
+	sigset_t all;
+	int null_fd;
+
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	for (int sig = 1; sig < 65; sig++)
+		signal(sig, SIG_DFL);
+	setpgid(0, 0);
+	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (null_fd >= 0)
+		dup2(null_fd, 0);
+	dup2(2, 1);
+	if (chdir("/") == 0)
+		execve(path, argv, environ);
+	_exit(127);
+}
+
+static int spawn_hook(char *path, char *arg, int *pidfd, pid_t *pid)
+{
+	struct hook_clone_args args = { 0 };
+	int fd = -1;
+	long ret;
+
+	args.flags = CLONE_PIDFD;
+	args.pidfd = (uint64_t)(uintptr_t)&fd;
+	args.exit_signal = 0;
+	ret = syscall(SYS_clone3, &args, sizeof(args));
+	if (ret < 0)
+		return -errno;
+	if (ret == 0)
+		exec_hook(path, arg);
+	*pidfd = fd;
+	*pid = (pid_t)ret;
+	return 0;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Waits for the hook; kills its process group at the deadline. Sets *status
+ * to the shell-style status and *timed_out. Returns 0 or -errno. */
+static int wait_hook(int pidfd, pid_t pid, unsigned int timeout_ms, int *status, bool *timed_out)
+{
+	uint64_t deadline = now_ms() + timeout_ms;
+	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+	siginfo_t info;
+
+	*timed_out = false;
+	for (;;) {
+		uint64_t now = now_ms();
+		int ready = poll(&pfd, 1, now >= deadline ? 0 : (int)(deadline - now));
+
+		if (ready > 0)
+			break;
+		if (ready < 0 && errno != EINTR)
+			return -errno;
+		if (ready == 0) {
+			/* The unreaped leader keeps its pid and group id reserved. */
+			kill(-pid, SIGKILL);
+			syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+			*timed_out = true;
+			break;
+		}
+	}
+	memset(&info, 0, sizeof(info));
+	while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &info, WEXITED | __WALL) < 0)
+		if (errno != EINTR)
+			return -errno;
+	*status = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
+	return 0;
+}
+
+static int report_add(struct hooks_report *report, const char *line)
+{
+	char **bigger = realloc(report->lines, (report->count + 1) * sizeof(*bigger));
+
+	if (!bigger)
+		return -ENOMEM;
+	report->lines = bigger;
+	report->lines[report->count] = strdup(line);
+	if (!report->lines[report->count])
+		return -ENOMEM;
+	report->count++;
+	return 0;
+}
+
+/* Runs one hook and records its outcome. Returns 0, 1 when it failed, or -errno. */
+static int run_one(const char *dir, const char *name, const char *arg, unsigned int timeout_ms,
+		   struct hooks_report *report)
+{
+	char path[4096], arg_copy[64], line[4400];
+	bool timed_out = false;
+	int pidfd = -1, status = 0, ret;
+	pid_t pid = 0;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+		return -ENAMETOOLONG;
+	if ((size_t)snprintf(arg_copy, sizeof(arg_copy), "%s", arg) >= sizeof(arg_copy))
+		return -EINVAL;
+	ret = spawn_hook(path, arg_copy, &pidfd, &pid);
+	if (ret < 0)
+		return ret;
+	ret = wait_hook(pidfd, pid, timeout_ms, &status, &timed_out);
+	close(pidfd);
+	if (ret < 0)
+		return ret;
+
+	if (timed_out)
+		snprintf(line, sizeof(line), "%s: timed out after %u ms", name, timeout_ms);
+	else
+		snprintf(line, sizeof(line), "%s: exit status %d", name, status);
+	ret = report_add(report, line);
+	if (ret < 0)
+		return ret;
+	if (!timed_out && status == 0)
+		return 0;
+	if (timed_out)
+		snprintf(line, sizeof(line), "hook '%s' timed out after %u ms", path, timeout_ms);
+	else
+		snprintf(line, sizeof(line), "hook '%s' failed with exit status %d", path, status);
+	if (!report->failure)
+		report->failure = strdup(line);
+	return 1;
+}
+
+int hooks_run(const char *dir, const char *arg, unsigned int timeout_ms, bool stop_on_failure,
+	      struct hooks_report *report)
+{
+	char **names;
+	ssize_t count = list_hooks(dir, &names);
+	int result = 0;
+
+	memset(report, 0, sizeof(*report));
+	if (count < 0)
+		return (int)count;
+	for (ssize_t i = 0; i < count; i++) {
+		bool stopped = result < 0 || (result > 0 && stop_on_failure);
+		int ret = stopped ? 0 : run_one(dir, names[i], arg, timeout_ms, report);
+
+		if (ret < 0 || (ret > 0 && result == 0))
+			result = ret;
+		free(names[i]);
+	}
+	free(names);
+	return result;
+}
+
+void hooks_report_free(struct hooks_report *report)
+{
+	for (size_t i = 0; i < report->count; i++)
+		free(report->lines[i]);
+	free(report->lines);
+	free(report->failure);
+	memset(report, 0, sizeof(*report));
+}
