@@ -48,10 +48,7 @@ int64_t resume_realtime_ns(void)
 	return (int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
 }
 
-static void add_skipped(struct resume_result *result, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void add_skipped(struct resume_result *result, const char *fmt, ...)
+void resume_add_skipped(struct resume_result *result, const char *fmt, ...)
 {
 	va_list ap;
 	char *line = NULL;
@@ -117,11 +114,11 @@ int resume_apply(const struct resume_request *request, bool initial_pid_namespac
 		result->skew_ns = resume_clock_skew(resume_realtime_ns(), request->host_wall_ns);
 		correct = resume_skew_needs_correction(result->skew_ns);
 	} else {
-		add_skipped(result, "clock: the request carried no host time");
+		resume_add_skipped(result, "clock: the request carried no host time");
 	}
 
 	if (correct && !initial_pid_namespace) {
-		add_skipped(result, "clock: not set (skew %+.3f s): %s",
+		resume_add_skipped(result, "clock: not set (skew %+.3f s): %s",
 			    (double)result->skew_ns / NS_PER_SEC, reason);
 	} else if (correct) {
 		ret = set_clock(request);
@@ -133,9 +130,9 @@ int resume_apply(const struct resume_request *request, bool initial_pid_namespac
 	}
 
 	if (request->entropy_len == 0) {
-		add_skipped(result, "entropy: the request carried none");
+		resume_add_skipped(result, "entropy: the request carried none");
 	} else if (!initial_pid_namespace) {
-		add_skipped(result, "entropy: %zu bytes not added and the RNG not reseeded: %s",
+		resume_add_skipped(result, "entropy: %zu bytes not added and the RNG not reseeded: %s",
 			    request->entropy_len, reason);
 	} else {
 		ret = add_entropy(request->entropy, request->entropy_len, &result->reseeded);
@@ -152,5 +149,8 @@ void resume_result_free(struct resume_result *result)
 {
 	for (size_t i = 0; i < result->skipped_count; i++)
 		free(result->skipped[i]);
+	for (size_t i = 0; i < result->hooks_count; i++)
+		free(result->hooks[i]);
 	result->skipped_count = 0;
+	result->hooks_count = 0;
 }

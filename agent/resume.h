@@ -21,7 +21,7 @@
 struct resume_request {
 	int64_t host_wall_ns;      /* host CLOCK_REALTIME when sent; 0: not sent */
 	uint64_t received_mono_ns; /* guest CLOCK_MONOTONIC when the request arrived */
-	const uint8_t *entropy;
+	uint8_t *entropy;
 	size_t entropy_len;
 };
 
@@ -32,7 +32,14 @@ struct resume_result {
 	bool reseeded;
 	char *skipped[RESUME_NOTES_MAX];
 	size_t skipped_count;
+	char *hooks[RESUME_NOTES_MAX];  /* resume hooks run, "NAME: exit status N" */
+	size_t hooks_count;
 };
+
+/* Adds a line to result->skipped (printf-style); lines past RESUME_NOTES_MAX
+ * are dropped. */
+void resume_add_skipped(struct resume_result *result, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* Guest minus host, as of the moment the request arrived. */
 int64_t resume_clock_skew(int64_t guest_wall_ns, int64_t host_wall_ns);
