@@ -1,1 +1,372 @@
-/* Placeholder. */
+/* libember: the host's client for ember-agent.
+ *
+ * A client (struct ember_client) holds an agent address and the connection
+ * options. Each operation opens its own connection, because the protocol runs
+ * one operation per connection: unary calls (ember_ping, ember_info, ...)
+ * connect, send one request, read one response and close. Streaming calls
+ * (exec, attach) return a struct ember_session that owns its connection until
+ * ember_session_free.
+ *
+ * Addresses:
+ *   unix:PATH            a Unix stream socket
+ *   tcp:HOST:PORT        TCP; the agent requires the client's token
+ *   vsock:CID:PORT       AF_VSOCK (CID 2 is the host, 3 and up are guests)
+ *   hvsock:PATH:PORT     Firecracker / Cloud Hypervisor hybrid vsock: connect to
+ *                        the VMM's Unix socket PATH, send "CONNECT PORT\n" and
+ *                        expect "OK ...\n" before the protocol starts
+ *
+ * Connecting retries with backoff while the agent is not there yet (a socket
+ * path that does not exist, a refused connection, a hybrid vsock handshake the
+ * VMM rejects because the guest is still booting), for at most the client's
+ * connect timeout.
+ *
+ * Errors: every call returns 0 or a negative errno value and, when err is not
+ * NULL, fills *err with the kind of failure and a one-line message naming the
+ * value involved. The message does not repeat the address or the operation; a
+ * caller that prints it adds both (emberctl prints "ADDRESS: OPERATION:
+ * MESSAGE"). A failure reported by the agent returns -EREMOTEIO with
+ * err->kind EMBER_ERROR_REMOTE and the agent's code, errno and message.
+ *
+ * Trust: the agent runs inside a guest that may be hostile. Every length,
+ * count and size it sends is checked against the limits below before the
+ * library allocates or writes anything; a violation fails the call with
+ * EMBER_ERROR_PROTOCOL and -EPROTO (or -EMSGSIZE for an oversized frame).
+ *
+ * Ownership: strings passed in are copied or used only during the call.
+ * Results are written into caller-provided structures of fixed size; nothing
+ * returned needs freeing except a client and a session. The library installs
+ * no signal handlers; it sends with MSG_NOSIGNAL so a closed socket is -EPIPE,
+ * not SIGPIPE. A client or session must not be used by two threads at once. */
+#ifndef EMBER_H
+#define EMBER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Limits on values that come from the agent (and on a few from the caller). */
+#define EMBER_ERROR_MESSAGE_MAX 512     /* bytes of an error message, NUL included */
+#define EMBER_SESSION_ID_MAX 64         /* bytes of a session id, NUL included */
+#define EMBER_INFO_STRING_MAX 256       /* bytes of each string in ember_info */
+#define EMBER_INFO_OPERATIONS_MAX 64    /* operations listed by ember_info */
+#define EMBER_INFO_TIMINGS_MAX 64       /* boot timings listed by ember_info */
+#define EMBER_LIST_SESSIONS_MAX 1024    /* sessions in one ember_list result */
+#define EMBER_LIST_ARGV_MAX 256         /* bytes of the argv summary per listed session */
+#define EMBER_TOKEN_MAX 4096            /* bytes of a TCP token */
+#define EMBER_ADDRESS_MAX 4096          /* bytes of an address string */
+#define EMBER_UNIX_PATH_MAX 108         /* sun_path, NUL included */
+#define EMBER_HOST_MAX 256              /* bytes of a TCP host name, NUL included */
+#define EMBER_HVSOCK_REPLY_MAX 64       /* bytes of the VMM's "OK ...\n" line */
+/* Entries of an argv, env, args or secrets list the caller passes; the whole
+ * request must also fit in one frame of at most 1 MiB (EMBER_FRAME_MAX). */
+#define EMBER_REQUEST_LIST_MAX 65536
+
+/* Default for ember_client_options.connect_timeout_ms. */
+#define EMBER_CONNECT_TIMEOUT_MS_DEFAULT 3000
+/* First and largest delay between connection attempts. */
+#define EMBER_RETRY_DELAY_MS_MIN 10
+#define EMBER_RETRY_DELAY_MS_MAX 500
+
+/* ------------------------------------------------------------ addresses */
+
+enum ember_transport {
+	EMBER_TRANSPORT_UNIX,
+	EMBER_TRANSPORT_TCP,
+	EMBER_TRANSPORT_VSOCK,
+	EMBER_TRANSPORT_HVSOCK,
+};
+
+struct ember_address {
+	enum ember_transport transport;
+	char path[EMBER_UNIX_PATH_MAX]; /* unix, hvsock */
+	char host[EMBER_HOST_MAX];      /* tcp: a name, an IPv4 or a bracketed IPv6 address */
+	uint32_t cid;                   /* vsock */
+	uint32_t port;                  /* tcp (1-65535), vsock and hvsock */
+};
+
+/* Parses one of the address forms above. Returns 0, or -EINVAL with a message
+ * naming the part that is wrong. */
+int ember_address_parse(const char *text, struct ember_address *addr, char *message,
+			size_t message_size);
+
+/* ------------------------------------------------------------ errors */
+
+enum ember_error_kind {
+	EMBER_ERROR_NONE = 0,
+	EMBER_ERROR_USAGE,      /* invalid argument from the caller (address, option, limit) */
+	EMBER_ERROR_CONNECT,    /* the agent could not be reached or rejected the handshake */
+	EMBER_ERROR_PROTOCOL,   /* the agent broke the protocol, exceeded a limit or hung up */
+	EMBER_ERROR_REMOTE,     /* the agent answered with an error */
+};
+
+/* The agent's status codes (proto/agent.proto enum Code). */
+enum ember_code {
+	EMBER_CODE_OK = 0,
+	EMBER_CODE_INVALID_ARGUMENT = 1,
+	EMBER_CODE_NOT_FOUND = 2,
+	EMBER_CODE_PERMISSION_DENIED = 3,
+	EMBER_CODE_ALREADY_EXISTS = 4,
+	EMBER_CODE_RESOURCE_EXHAUSTED = 5,
+	EMBER_CODE_FAILED_PRECONDITION = 6,
+	EMBER_CODE_UNAVAILABLE = 7,
+	EMBER_CODE_UNSUPPORTED = 8,
+	EMBER_CODE_INTERNAL = 9,
+	EMBER_CODE_TIMED_OUT = 10,
+	EMBER_CODE_UNAUTHENTICATED = 11,
+};
+
+struct ember_error {
+	enum ember_error_kind kind;
+	enum ember_code code;           /* EMBER_ERROR_REMOTE only */
+	int errno_value;                /* positive errno: local, or the agent's */
+	char message[EMBER_ERROR_MESSAGE_MAX];
+};
+
+/* Returns the lower-case name of a code, e.g. "not found". */
+const char *ember_code_name(enum ember_code code);
+
+/* ------------------------------------------------------------ clients */
+
+struct ember_client_options {
+	const void *token;              /* TCP token bytes, copied; NULL for none */
+	size_t token_len;               /* at most EMBER_TOKEN_MAX */
+	int connect_timeout_ms;         /* retry budget; 0 tries once; < 0 the default */
+	int io_timeout_ms;              /* unary calls: limit for each response; <= 0 none */
+	const char *client_name;        /* sent to the agent's log; NULL: "libember/VERSION" */
+};
+
+struct ember_client;
+
+/* Parses address and creates a client. No connection is made yet. Returns 0
+ * with *out owned by the caller (ember_client_free), or -EINVAL / -ENOMEM. */
+int ember_client_new(const char *address, const struct ember_client_options *options,
+		     struct ember_client **out, struct ember_error *err);
+void ember_client_free(struct ember_client *client);
+
+/* The address text the client was created with. */
+const char *ember_client_address(const struct ember_client *client);
+
+/* Reads a token file: at most EMBER_TOKEN_MAX bytes, one trailing "\n" or
+ * "\r\n" removed, empty rejected. Returns 0 with *token malloc'ed (free it). */
+int ember_read_token_file(const char *path, void **token, size_t *token_len,
+			  struct ember_error *err);
+
+/* ------------------------------------------------------------ unary operations */
+
+/* Checks that the agent answers. *agent_version (may be NULL) gets its protocol version. */
+int ember_ping(struct ember_client *client, uint32_t *agent_version, struct ember_error *err);
+
+/* Pings until the agent answers or timeout_ms passes, reconnecting with
+ * backoff after every failure. Returns 0, or -ETIMEDOUT with the last failure
+ * in err. A remote error other than "unavailable" ends the wait at once. */
+int ember_wait_ready(struct ember_client *client, int timeout_ms, struct ember_error *err);
+
+struct ember_boot_timing {
+	char step[EMBER_INFO_STRING_MAX];
+	uint64_t monotonic_ns;
+};
+
+struct ember_info {
+	char agent_version[EMBER_INFO_STRING_MAX];
+	uint32_t protocol_version;
+	uint32_t protocol_min_version;
+	char boot_id[EMBER_INFO_STRING_MAX];
+	uint64_t uptime_ms;
+	char hostname[EMBER_INFO_STRING_MAX];
+	char kernel[EMBER_INFO_STRING_MAX];
+	char arch[EMBER_INFO_STRING_MAX];
+	size_t timing_count;
+	struct ember_boot_timing timings[EMBER_INFO_TIMINGS_MAX];
+	size_t operation_count;
+	char operations[EMBER_INFO_OPERATIONS_MAX][EMBER_INFO_STRING_MAX];
+	bool under_init;
+	uint32_t sessions;
+	bool frozen;
+};
+
+/* Fills *info (about 50 KiB: allocate it rather than put it on a small stack). */
+int ember_info(struct ember_client *client, struct ember_info *info, struct ember_error *err);
+
+struct ember_exit {
+	int code;                       /* exit code, or -1 when killed by a signal */
+	int signal;                     /* 0 unless killed by a signal */
+	bool core_dumped;
+	bool timed_out;                 /* the request's timeout killed the process */
+	uint64_t stdout_bytes;          /* total bytes the process wrote to each stream */
+	uint64_t stderr_bytes;
+	int status;                     /* shell style: code, or 128 + signal */
+};
+
+struct ember_session_info {
+	char session_id[EMBER_SESSION_ID_MAX];
+	int pid;
+	char argv[EMBER_LIST_ARGV_MAX]; /* argv joined by spaces, shortened with "..." */
+	bool running;
+	bool attached;
+	bool detached;
+	bool tty;
+	bool has_exit;
+	struct ember_exit exit;
+	uint64_t started_ms;            /* guest monotonic */
+};
+
+/* Lists the agent's sessions into a malloc'ed array (free it) of *count entries. */
+int ember_list(struct ember_client *client, struct ember_session_info **sessions, size_t *count,
+	       struct ember_error *err);
+
+/* Sends signal_number to a session's process, or to its process group. */
+int ember_signal(struct ember_client *client, const char *session_id, int signal_number,
+		 bool process_group, struct ember_error *err);
+
+enum ember_shutdown_action {
+	EMBER_SHUTDOWN_POWEROFF = 0,
+	EMBER_SHUTDOWN_REBOOT = 1,
+	EMBER_SHUTDOWN_HALT = 2,
+};
+
+/* Asks ember-init (through the agent) for a graceful shutdown; timeout_s 0
+ * keeps the configured stop timeout. A standalone agent answers "unsupported". */
+int ember_shutdown(struct ember_client *client, enum ember_shutdown_action action,
+		   uint32_t timeout_s, struct ember_error *err);
+
+struct ember_start_request {
+	const char *const *args;        /* NULL-terminated; NULL or empty keeps the configured args */
+	const char *const *env;         /* NULL-terminated "KEY=VALUE" */
+	const char *const *secrets;     /* NULL-terminated "KEY=VALUE", never logged */
+	const char *cwd;                /* NULL: the configured one */
+	const char *user;
+};
+
+/* Starts the entrypoint of a guest whose boot config has start_mode "host". */
+int ember_start(struct ember_client *client, const struct ember_start_request *request,
+		struct ember_error *err);
+
+struct ember_entrypoint_exit {
+	int code;
+	int signal;
+	int status;                     /* code, or 128 + signal */
+};
+
+/* Blocks until the entrypoint exits (no time limit) and fills *result. */
+int ember_wait(struct ember_client *client, struct ember_entrypoint_exit *result,
+	       struct ember_error *err);
+
+/* Called with each chunk of the entrypoint's output log; offset is the byte
+ * offset of data[0] in the log. A negative return stops the call with it. */
+typedef int (*ember_log_fn)(void *context, uint64_t offset, const void *data, size_t len);
+
+/* Streams the entrypoint's log from offset (tail_bytes: that many bytes before
+ * the end, when offset is 0). Without follow it returns at the end of the log;
+ * with follow it returns when the entrypoint has exited and the log is drained.
+ * *lost_bytes (may be NULL) counts bytes that had already left the ring. */
+int ember_logs(struct ember_client *client, bool follow, uint64_t offset, uint64_t tail_bytes,
+	       ember_log_fn fn, void *context, uint64_t *lost_bytes, struct ember_error *err);
+
+/* ------------------------------------------------------------ exec and attach */
+
+enum ember_stream {
+	EMBER_STREAM_STDOUT = 0,
+	EMBER_STREAM_STDERR = 1,
+	EMBER_STREAM_LOG = 2,
+};
+
+struct ember_exec_request {
+	const char *const *argv;        /* NULL-terminated; must be empty or NULL when shell */
+	const char *const *env;         /* NULL-terminated "KEY=VALUE", exact bytes; may be NULL */
+	bool clear_env;                 /* start from an empty environment */
+	const char *cwd;                /* NULL: the user's HOME, else "/" */
+	const char *user;               /* "name", "uid", "uid:gid", "name:group"; NULL: root */
+	bool stdin;                     /* the caller will send stdin (and its end) */
+	bool tty;                       /* run on a PTY of rows x cols with TERM term */
+	uint32_t rows;
+	uint32_t cols;
+	const char *term;
+	uint32_t timeout_ms;            /* 0: none; the agent kills the process group after it */
+	bool detach;                    /* keep the session for ttl_s without a client */
+	uint32_t ttl_s;
+	bool shell;                     /* run the user's login shell */
+};
+
+struct ember_session;
+
+/* Starts an exec and waits for the agent's confirmation. Returns 0 with
+ * *session owned by the caller (ember_session_free closes its connection; a
+ * session left without a client is kept by the agent for its grace period or,
+ * when detached, its TTL). */
+int ember_exec_start(struct ember_client *client, const struct ember_exec_request *request,
+		     struct ember_session **session, struct ember_error *err);
+
+/* Reconnects to a running or finished session. Output resumes at the given
+ * byte offsets of stdout and stderr; bytes older than the agent's ring are
+ * reported as EMBER_EVENT_LOST. */
+int ember_attach_start(struct ember_client *client, const char *session_id,
+		       uint64_t stdout_offset, uint64_t stderr_offset, bool stdin,
+		       struct ember_session **session, struct ember_error *err);
+
+void ember_session_free(struct ember_session *session);
+
+const char *ember_session_id(const struct ember_session *session);
+/* The process id in the guest, or 0 when the agent did not say. */
+int ember_session_pid(const struct ember_session *session);
+/* The connection's descriptor, to poll for input; do not read or close it. */
+int ember_session_fd(const struct ember_session *session);
+/* The next byte offset this session expects on stream: pass it to a later
+ * ember_attach_start to resume without losing or repeating bytes. */
+uint64_t ember_session_offset(const struct ember_session *session, enum ember_stream stream);
+
+/* Client frames. Each queues one frame and writes as much as the socket takes
+ * without blocking; ember_session_next and ember_session_run write the rest. */
+int ember_session_send_stdin(struct ember_session *session, const void *data, size_t len,
+			     struct ember_error *err);
+int ember_session_close_stdin(struct ember_session *session, struct ember_error *err);
+int ember_session_resize(struct ember_session *session, uint32_t rows, uint32_t cols,
+			 struct ember_error *err);
+int ember_session_signal(struct ember_session *session, int signal_number, bool process_group,
+			 struct ember_error *err);
+
+enum ember_event_type {
+	EMBER_EVENT_OUTPUT,             /* data on stream at offset */
+	EMBER_EVENT_LOST,               /* lost_length bytes at offset left the ring */
+	EMBER_EVENT_EXIT,               /* the final event: exit is filled */
+};
+
+struct ember_event {
+	enum ember_event_type type;
+	enum ember_stream stream;
+	uint64_t offset;
+	const void *data;               /* valid until the next call on the session */
+	size_t len;
+	uint64_t lost_length;
+	struct ember_exit exit;
+};
+
+/* Blocks until the next event. Output that repeats bytes already delivered is
+ * trimmed; a gap without a matching "lost" report is a protocol error.
+ * Returns 0; -ECONNRESET when the connection dropped before the exit event
+ * (reattach with ember_session_offset); or another negative errno. */
+int ember_session_next(struct ember_session *session, struct ember_event *event,
+		       struct ember_error *err);
+
+/* Where ember_session_run takes input and puts output. */
+struct ember_session_io {
+	int stdin_fd;                   /* read until end of file and sent as stdin; -1: none */
+	int stdout_fd;                  /* output of each stream is written in full here */
+	int stderr_fd;
+	/* When set, called with output instead of writing to the fds; a negative
+	 * return stops ember_session_run with that value. */
+	int (*on_output)(void *context, enum ember_stream stream, const void *data, size_t len);
+	/* When event_fd >= 0, on_event is called each time it is readable (a
+	 * signalfd for SIGWINCH, for example); a negative return stops the run. */
+	int event_fd;
+	int (*on_event)(void *context, struct ember_session *session);
+	void *context;
+};
+
+/* Pumps stdin to the session and output from it until the exit event, which
+ * fills *exit. Lost output (an attach from an offset the ring no longer has) is
+ * counted in *lost_bytes when not NULL. Returns 0 or a negative errno as
+ * ember_session_next does. */
+int ember_session_run(struct ember_session *session, const struct ember_session_io *io,
+		      struct ember_exit *exit, uint64_t *lost_bytes, struct ember_error *err);
+
+#endif
