@@ -369,4 +369,104 @@ struct ember_session_io {
 int ember_session_run(struct ember_session *session, const struct ember_session_io *io,
 		      struct ember_exit *exit, uint64_t *lost_bytes, struct ember_error *err);
 
+/* ------------------------------------------------------------ freeze, thaw and resume */
+
+#define EMBER_FREEZE_MOUNTS_MAX 256     /* mount points in one request and in one result */
+#define EMBER_MOUNT_PATH_MAX 4096       /* bytes of a mount point, NUL included */
+#define EMBER_MOUNT_FIELD_MAX 1024      /* bytes of a filesystem type or device, NUL included */
+#define EMBER_MOUNT_REASON_MAX 4608     /* bytes of a reason (it may quote a mount point) */
+#define EMBER_NOTES_MAX 80              /* hook lines and skipped actions in one result */
+#define EMBER_NOTE_MAX 512              /* bytes of each, NUL included */
+#define EMBER_ENTROPY_MAX 4096          /* entropy bytes one request may carry */
+#define EMBER_ENTROPY_DEFAULT 64        /* entropy bytes ember_host_state_now draws */
+
+struct ember_freeze_request {
+	const char *const *mountpoints; /* NULL-terminated absolute paths; NULL or empty:
+					 * every filesystem, which the agent allows only in a
+					 * real guest started with freeze_all */
+	uint32_t timeout_s;             /* auto-thaw deadline; 0: the agent's default (60 s) */
+	bool processes;                 /* freeze the workload cgroup first */
+};
+
+struct ember_mount_state {
+	char mountpoint[EMBER_MOUNT_PATH_MAX];
+	char fstype[EMBER_MOUNT_FIELD_MAX];
+	char device[EMBER_MOUNT_FIELD_MAX];
+	char state[EMBER_MOUNT_FIELD_MAX]; /* "frozen", "thawed" or "skipped" */
+	char reason[EMBER_MOUNT_REASON_MAX];
+};
+
+/* The host's wall clock and entropy, sent with thaw and resume. */
+struct ember_host_state {
+	int64_t wall_time_ns;           /* CLOCK_REALTIME; 0: not sent */
+	uint8_t entropy[EMBER_ENTROPY_MAX];
+	size_t entropy_len;             /* at most EMBER_ENTROPY_MAX */
+};
+
+struct ember_resume_result {
+	int64_t clock_skew_ns;          /* guest minus host before correction */
+	bool clock_set;
+	uint32_t entropy_bytes;         /* bytes credited with RNDADDENTROPY */
+	bool reseeded;                  /* RNDRESEEDCRNG succeeded */
+	size_t skipped_count;           /* actions not taken, with the reason */
+	char skipped[EMBER_NOTES_MAX][EMBER_NOTE_MAX];
+	size_t hook_count;              /* resume hooks run, with their exit status */
+	char hooks[EMBER_NOTES_MAX][EMBER_NOTE_MAX];
+};
+
+/* The result of freeze, thaw and fs_status (about 130 KiB: allocate it).
+ * mounts is malloc'ed: release it with ember_freeze_state_release. */
+struct ember_freeze_state {
+	bool frozen;                    /* fs_status only; freeze and thaw say it by their outcome */
+	bool processes_frozen;
+	uint64_t deadline_ms;           /* milliseconds until the agent thaws by itself */
+	size_t mount_count;
+	struct ember_mount_state *mounts;
+	size_t hook_count;              /* freeze or thaw hooks run, with their exit status */
+	char hooks[EMBER_NOTES_MAX][EMBER_NOTE_MAX];
+	bool has_resume;                /* thaw with a host state: what it did */
+	struct ember_resume_result resume;
+};
+
+void ember_freeze_state_release(struct ember_freeze_state *state);
+
+/* Fills *state with this machine's CLOCK_REALTIME and EMBER_ENTROPY_DEFAULT
+ * bytes from getrandom(2). Returns 0 or -errno. */
+int ember_host_state_now(struct ember_host_state *state, struct ember_error *err);
+
+/* Freezes the listed filesystems (see struct ember_freeze_request). A freeze
+ * that fails part-way has thawed what it froze; err names the mount point. */
+int ember_freeze(struct ember_client *client, const struct ember_freeze_request *request,
+		 struct ember_freeze_state *state, struct ember_error *err);
+
+/* Thaws what the agent froze, then applies host (may be NULL) as
+ * ember_resume does. Thawing when nothing is frozen succeeds. */
+int ember_thaw(struct ember_client *client, const struct ember_host_state *host,
+	       struct ember_freeze_state *state, struct ember_error *err);
+
+/* The agent's freeze state; state->frozen tells whether filesystems are frozen. */
+int ember_fs_status(struct ember_client *client, struct ember_freeze_state *state,
+		    struct ember_error *err);
+
+/* After a restore: sets the guest clock when it is off by more than the
+ * agent's threshold, credits the entropy, runs the resume hooks. */
+int ember_resume(struct ember_client *client, const struct ember_host_state *host,
+		 struct ember_resume_result *result, struct ember_error *err);
+
+#define EMBER_NET_ADDRESSES_MAX 64      /* addresses or routes in one net_config */
+#define EMBER_IFNAME_MAX 16             /* IFNAMSIZ */
+
+struct ember_net_config {
+	const char *interface;          /* name; NULL: match current_mac */
+	const char *current_mac;        /* "aa:bb:cc:dd:ee:ff"; NULL with interface */
+	const char *new_mac;            /* NULL: keep the MAC */
+	const char *const *addresses;   /* NULL-terminated CIDRs replacing every global address */
+	const char *const *routes;      /* NULL-terminated "default via GW" or "NET/LEN via GW" */
+};
+
+/* Re-addresses a guest interface (for clones of one snapshot). interface
+ * (EMBER_IFNAME_MAX bytes) gets the name of the interface changed. */
+int ember_net_config(struct ember_client *client, const struct ember_net_config *config,
+		     char *interface, struct ember_error *err);
+
 #endif
