@@ -145,11 +145,32 @@ class QemuGa:
         return common.proc_status(self.proc.pid, "VmRSS")
 
 
+# Shell startup files of the login user that sshd's `bash -c COMMAND` reads
+# (Debian's bash reads ~/.bashrc when started by sshd). They belong to the
+# machine, not to ssh, and can cost more than ssh itself.
+SHELL_STARTUP_FILES = (".bashrc", ".profile", ".bash_profile", ".bash_login")
+
+
+def mask_shell_startup_files(session):
+    """Bind-mounts /dev/null over root's shell startup files. Must run in the
+    benchmark's private mount namespace: the machine's files stay as they are."""
+    if os.environ.get("EMBER_BENCH_IN_NS") != "1":
+        raise RuntimeError("masking shell startup files needs a private mount namespace")
+    home = os.path.expanduser("~root")
+    for name in SHELL_STARTUP_FILES:
+        path = os.path.join(home, name)
+        if os.path.isfile(path):
+            common.run(["mount", "--bind", "/dev/null", path])
+            session.defer(common.run, ["umount", path])
+
+
 class Sshd:
     """sshd -D on 127.0.0.1:PORT with a config, host key, client key and
-    known_hosts of its own; `ssh_argv()` is a client command line for it."""
+    known_hosts of its own; `ssh_argv()` is a client command line for it.
+    Root's shell startup files are masked (mask_shell_startup_files)."""
 
     def __init__(self, session):
+        mask_shell_startup_files(session)
         directory = session.path("ssh")
         os.makedirs(directory, mode=0o700)
         self.directory = directory

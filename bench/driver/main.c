@@ -4,35 +4,31 @@
  * Usage:
  *   ember-bench [-w WARMUP] exec-floor N
  *   ember-bench [-w WARMUP] exec-qga SOCKET N
+ *   ember-bench [-w WARMUP] exec-ember ADDRESS N
  *   ember-bench [-w WARMUP] freeze-qga SOCKET N MOUNTPOINT...
+ *   ember-bench [-w WARMUP] freeze-ember ADDRESS N MOUNTPOINT...
  *
  * exec-floor forks and execs `sh -c true` (the local fork+exec floor);
  * exec-qga runs /bin/true with guest-exec and polls guest-exec-status until it
- * exited, on one connection; freeze-qga freezes only the listed mount points
- * with guest-fsfreeze-freeze-list, then thaws with guest-fsfreeze-thaw. */
+ * exited, on one connection; exec-ember runs /bin/true through libember (one
+ * connection per exec, as ember's protocol has it); freeze-qga freezes only the listed mount points
+ * with guest-fsfreeze-freeze-list, then thaws with guest-fsfreeze-thaw;
+ * freeze-ember does the same with libember's freeze and thaw. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "ember_ops.h"
 #include "qga_client.h"
 
 #define EXIT_USAGE 2
 #define EXIT_FAILURE_OP 1
 /* Largest JSON command the driver builds (a freeze list of mount points). */
 #define COMMAND_MAX 8192
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int run_floor_once(void)
 {
@@ -139,7 +135,9 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: ember-bench [-w WARMUP] exec-floor N\n"
 			"       ember-bench [-w WARMUP] exec-qga SOCKET N\n"
-			"       ember-bench [-w WARMUP] freeze-qga SOCKET N MOUNTPOINT...\n");
+			"       ember-bench [-w WARMUP] exec-ember ADDRESS N\n"
+			"       ember-bench [-w WARMUP] freeze-qga SOCKET N MOUNTPOINT...\n"
+			"       ember-bench [-w WARMUP] freeze-ember ADDRESS N MOUNTPOINT...\n");
 	return EXIT_USAGE;
 }
 
@@ -183,6 +181,33 @@ static int bench_exec_qga(const char *socket_path, long warmup, long runs)
 	return 0;
 }
 
+static int bench_exec_ember(const char *address, long warmup, long runs)
+{
+	struct ember_client *client;
+	struct ember_error err;
+	int ret;
+
+	ret = ember_client_new(address, NULL, &client, &err);
+	if (ret < 0) {
+		fprintf(stderr, "ember-bench: invalid address '%s': %s\n", address, err.message);
+		return EXIT_USAGE;
+	}
+	for (long i = 0; i < warmup + runs; i++) {
+		uint64_t start = now_ns();
+		ret = ember_exec_true(client, &err);
+		if (ret < 0) {
+			fprintf(stderr, "ember-bench: %s: exec /bin/true failed: %s\n", address,
+				ret == -ECHILD ? "it exited with a non-zero status" : err.message);
+			ember_client_free(client);
+			return EXIT_FAILURE_OP;
+		}
+		if (i >= warmup)
+			printf("exec %llu\n", (unsigned long long)(now_ns() - start));
+	}
+	ember_client_free(client);
+	return 0;
+}
+
 static int bench_freeze_qga(const char *socket_path, long warmup, long runs, char **mounts,
 			    int count)
 {
@@ -217,6 +242,35 @@ static int bench_freeze_qga(const char *socket_path, long warmup, long runs, cha
 	return 0;
 }
 
+static int bench_freeze_ember(const char *address, long warmup, long runs, char **mounts)
+{
+	struct ember_client *client;
+	struct ember_error err;
+	int ret;
+
+	ret = ember_client_new(address, NULL, &client, &err);
+	if (ret < 0) {
+		fprintf(stderr, "ember-bench: invalid address '%s': %s\n", address, err.message);
+		return EXIT_USAGE;
+	}
+	for (long i = 0; i < warmup + runs; i++) {
+		uint64_t freeze_ns = 0, thaw_ns = 0;
+		ret = ember_freeze_thaw(client, (const char *const *)mounts, &freeze_ns, &thaw_ns,
+					&err);
+		if (ret < 0) {
+			fprintf(stderr, "ember-bench: %s: freeze and thaw failed: %s\n", address,
+				err.message);
+			ember_client_free(client);
+			return EXIT_FAILURE_OP;
+		}
+		if (i >= warmup)
+			printf("freeze %llu\nthaw %llu\n", (unsigned long long)freeze_ns,
+			       (unsigned long long)thaw_ns);
+	}
+	ember_client_free(client);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	long warmup = 0, runs;
@@ -233,8 +287,13 @@ int main(int argc, char **argv)
 	if (argc >= 3 && parse_count(argv[2], &runs) == 0) {
 		if (strcmp(argv[0], "exec-qga") == 0)
 			return bench_exec_qga(argv[1], warmup, runs);
+		if (strcmp(argv[0], "exec-ember") == 0)
+			return bench_exec_ember(argv[1], warmup, runs);
 		if (strcmp(argv[0], "freeze-qga") == 0 && argc >= 4)
 			return bench_freeze_qga(argv[1], warmup, runs, argv + 3, argc - 3);
+		/* argv is NULL-terminated, so argv + 3 is the request's list. */
+		if (strcmp(argv[0], "freeze-ember") == 0 && argc >= 4)
+			return bench_freeze_ember(argv[1], warmup, runs, argv + 3);
 	}
 	return usage();
 }
