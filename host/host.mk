@@ -6,8 +6,10 @@ LIBEMBER_SRCS := $(wildcard host/libember/*.c)
 EMBERCTL_SRCS := $(wildcard host/emberctl/*.c)
 EMBERCTL_OBJS := $(call guest_objs,$(EMBERCTL_SRCS))
 LIBEMBER_GUEST_OBJS := $(call guest_objs,$(LIBEMBER_SRCS))
+# emberctl includes the public header as "ember.h", as installed users do.
+$(EMBERCTL_OBJS): GUEST_CFLAGS += -Ihost/libember
 # libember carries the lib/ helpers it needs; they must not depend on jansson.
-LIBEMBER_LIB_SRCS := lib/io.c lib/log.c
+LIBEMBER_LIB_SRCS := lib/io.c lib/log.c lib/sha256.c $(wildcard lib/copy*.c)
 LIBEMBER_HOST_OBJS := $(call host_objs,$(LIBEMBER_SRCS) $(LIBEMBER_LIB_SRCS)) $(PROTO_HOST_OBJS)
 LIBEMBER_A := $(OUT)/lib/libember.a
 LIBEMBER_PC := $(OUT)/lib/pkgconfig/libember.pc

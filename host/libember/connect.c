@@ -248,10 +248,15 @@ int ember_transport_connect(const struct ember_client *client, int *fd, struct e
 			return 0;
 		if (err && err->kind != EMBER_ERROR_NONE)
 			return r;
-		if (!is_retryable(r) || now_ms() + delay >= retry_until)
+		if (!is_retryable(r) || now_ms() >= retry_until)
 			break;
-		struct timespec pause = { .tv_sec = delay / 1000,
-					  .tv_nsec = (long)(delay % 1000) * 1000000 };
+		/* The last pause ends at the deadline, for one final attempt. */
+		unsigned pause_ms = (unsigned)remaining_ms(retry_until);
+
+		if (pause_ms > delay)
+			pause_ms = delay;
+		struct timespec pause = { .tv_sec = pause_ms / 1000,
+					  .tv_nsec = (long)(pause_ms % 1000) * 1000000 };
 
 		nanosleep(&pause, NULL);
 		delay = delay * 2 > EMBER_RETRY_DELAY_MS_MAX ? EMBER_RETRY_DELAY_MS_MAX : delay * 2;

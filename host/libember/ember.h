@@ -276,7 +276,7 @@ struct ember_exec_request {
 	bool clear_env;                 /* start from an empty environment */
 	const char *cwd;                /* NULL: the user's HOME, else "/" */
 	const char *user;               /* "name", "uid", "uid:gid", "name:group"; NULL: root */
-	bool stdin;                     /* the caller will send stdin (and its end) */
+	bool send_stdin;                /* the caller will send stdin (and its end) */
 	bool tty;                       /* run on a PTY of rows x cols with TERM term */
 	uint32_t rows;
 	uint32_t cols;
@@ -468,5 +468,66 @@ struct ember_net_config {
  * (EMBER_IFNAME_MAX bytes) gets the name of the interface changed. */
 int ember_net_config(struct ember_client *client, const struct ember_net_config *config,
 		     char *interface, struct ember_error *err);
+
+/* ------------------------------------------------------------ copy */
+
+/* Copy between a host path and a guest path with docker cp's rules: a
+ * destination that is an existing directory receives the source under its
+ * own name, or only its contents when the source ends in "/."; otherwise the
+ * destination names the copy itself, replacing a file there. A destination
+ * ending in '/' must be an existing directory. Each file is written under a
+ * temporary name, verified against the sender's SHA-256, fsync'd and renamed,
+ * so a failure leaves no partial file; err names the path and the reason.
+ *
+ * Copy-out does not trust the guest: entries resolve beneath the destination
+ * without following symlinks, escaping names and links are rejected, sizes are
+ * checked against file_size_max, no device node is created, and owners and
+ * setuid/setgid/sticky bits are restored only when asked. */
+#define EMBER_COPY_WARNINGS_MAX 64      /* warnings kept in a result */
+
+struct ember_copy_progress {
+	uint64_t bytes;                 /* content bytes transferred so far */
+	uint64_t total_bytes;           /* 0 when unknown */
+	uint64_t entries;
+};
+
+struct ember_copy_options {
+	const char *user;               /* guest user to read or write as; NULL: root */
+	bool preserve_owner;            /* keep numeric owners (copy-in: as root only) */
+	bool keep_special_bits;         /* copy-out: restore setuid, setgid, sticky */
+	bool follow_link;               /* copy-out: follow the source if it is a symlink */
+	uint64_t file_size_max;         /* copy-out: largest file accepted; 0: 1 TiB */
+	/* Called as data moves, at most a few times per second of transfer. */
+	void (*progress)(const struct ember_copy_progress *progress, void *data);
+	void *progress_data;
+};
+
+struct ember_copy_result {
+	uint64_t entries;
+	uint64_t bytes;
+	size_t warning_count;
+	char warnings[EMBER_COPY_WARNINGS_MAX][EMBER_ERROR_MESSAGE_MAX];
+};
+
+/* Copies the host path local_src into the guest at guest_dest (absolute). */
+int ember_copy_in(struct ember_client *client, const char *local_src, const char *guest_dest,
+		  const struct ember_copy_options *options, struct ember_copy_result *result,
+		  struct ember_error *err);
+
+/* Copies the guest path guest_src (absolute) to the host path local_dest. */
+int ember_copy_out(struct ember_client *client, const char *guest_src, const char *local_dest,
+		   const struct ember_copy_options *options, struct ember_copy_result *result,
+		   struct ember_error *err);
+
+/* Like ember_copy_in, reading a tar archive (ustar or pax) from tar_fd; its
+ * entries are placed inside guest_dest, which must be a directory. */
+int ember_copy_in_tar(struct ember_client *client, int tar_fd, const char *guest_dest,
+		      const struct ember_copy_options *options, struct ember_copy_result *result,
+		      struct ember_error *err);
+
+/* Like ember_copy_out, writing a pax tar archive of guest_src to tar_fd. */
+int ember_copy_out_tar(struct ember_client *client, const char *guest_src, int tar_fd,
+		       const struct ember_copy_options *options, struct ember_copy_result *result,
+		       struct ember_error *err);
 
 #endif

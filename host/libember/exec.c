@@ -113,7 +113,7 @@ int ember_exec_start(struct ember_client *client, const struct ember_exec_reques
 	op.clear_env = exec->clear_env;
 	op.cwd = ember_bytes(exec->cwd);
 	op.user = (char *)(uintptr_t)(exec->user ? exec->user : "");
-	op.stdin = exec->stdin;
+	op.stdin = exec->send_stdin;
 	op.tty = exec->tty;
 	op.rows = exec->rows;
 	op.cols = exec->cols;
