@@ -545,7 +545,7 @@ static int check_freeze(struct conn *conn, const Ember__FreezeRequest *request)
 				   request->timeout_s, FREEZE_TIMEOUT_MAX_S) - 1;
 	if (request->n_mountpoints > 0)
 		return 0;
-	if (!options->initial_pid_ns)
+	if (!options->initial_pid_ns || !resume_pid_namespace_is_initial())
 		return ember_error(conn, EMBER__CODE__CODE_PERMISSION_DENIED, EPERM,
 				   "freezing every filesystem is not allowed outside the initial "
 				   "PID namespace: list the mount points to freeze") - 1;

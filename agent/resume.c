@@ -9,10 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define NS_PER_SEC 1000000000LL
+/* The fixed inode number of the initial PID namespace (include/linux/proc_ns.h). */
+#define PROC_PID_INIT_INO 0xEFFFFFFCu
 
 int64_t resume_clock_skew(int64_t guest_wall_ns, int64_t host_wall_ns)
 {
@@ -30,6 +33,13 @@ int64_t resume_corrected_time(int64_t host_wall_ns, uint64_t received_mono_ns,
 	uint64_t elapsed = now_mono_ns > received_mono_ns ? now_mono_ns - received_mono_ns : 0;
 
 	return host_wall_ns + (int64_t)elapsed;
+}
+
+bool resume_pid_namespace_is_initial(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/pid", &st) == 0 && st.st_ino == PROC_PID_INIT_INO;
 }
 
 uint64_t resume_monotonic_ns(void)

@@ -60,6 +60,11 @@ int64_t resume_corrected_time(int64_t host_wall_ns, uint64_t received_mono_ns,
 int resume_apply(const struct resume_request *request, bool initial_pid_namespace,
 		 struct resume_result *result, const char **failed_step);
 
+/* Whether this process is in the kernel's initial PID namespace (the inode of
+ * /proc/self/ns/pid is PROC_PID_INIT_INO). The freeze and resume code checks
+ * it on top of the agent's option before acting on the whole machine. */
+bool resume_pid_namespace_is_initial(void);
+
 /* Guest CLOCK_MONOTONIC and CLOCK_REALTIME in nanoseconds. */
 uint64_t resume_monotonic_ns(void);
 int64_t resume_realtime_ns(void);

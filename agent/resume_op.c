@@ -109,7 +109,9 @@ int resume_op_apply(const struct agent_options *options, const struct resume_req
 	const char *failed_step = "apply the host state";
 	int ret;
 
-	ret = resume_apply(request, options->initial_pid_ns, result, &failed_step);
+	bool initial = options->initial_pid_ns && resume_pid_namespace_is_initial();
+
+	ret = resume_apply(request, initial, result, &failed_step);
 	if (ret < 0) {
 		snprintf(message, size, "failed to %s: %s", failed_step, strerror(-ret));
 		return ret;
