@@ -28,7 +28,7 @@ BUSYBOX_APPLETS = [
     "sh", "cat", "echo", "ls", "sleep", "sync", "kill", "ip", "hostname", "date", "dd",
     "md5sum", "sha256sum", "head", "tail", "wc", "id", "mkdir", "rm", "touch", "true",
     "false", "env", "ps", "grep", "tr", "mount", "umount", "seq", "yes", "stat", "uname",
-    "printf", "test", "cut", "sed", "awk", "od", "nproc", "adduser", "su", "chown",
+    "printf", "test", "cut", "sed", "awk", "od", "nproc", "chown", "pidof", "cmp", "xxd",
 ]
 
 
@@ -36,14 +36,26 @@ def new_token():
     return secrets.token_hex(32)
 
 
-def base_config(token_port=AGENT_TCP_PORT, args=("/bin/sh", "-c", "sleep 3600")):
-    """Returns a boot config (a dict) with an entrypoint, the TCP listener the
-    host reaches through hostfwd and its token file."""
-    return {
+# QEMU user networking forwards host ports to this guest address.
+GUEST_ADDRESS = "10.0.2.15"
+GUEST_NETWORK = {"interfaces": [{"name": "eth0", "addresses": [f"{GUEST_ADDRESS}/24"],
+                                 "gateway": "10.0.2.2"}],
+                 "dns": ["10.0.2.3"]}
+
+
+def base_config(args=("/bin/sh", "-c", "sleep 3600"), network=True):
+    """Returns a boot config (a dict) with an entrypoint, eth0 at GUEST_ADDRESS
+    (unless NETWORK is false), the TCP listener the host reaches through
+    hostfwd and its token file."""
+    config = {
         "process": {"args": list(args), "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]},
         "hostname": "ember-e2e",
-        "agent": {"listen": [f"tcp:0.0.0.0:{token_port}"], "token_file": GUEST_TOKEN_PATH},
+        "agent": {"listen": [f"tcp:0.0.0.0:{AGENT_TCP_PORT}"],
+                  "token_file": GUEST_TOKEN_PATH},
     }
+    if network:
+        config["network"] = json.loads(json.dumps(GUEST_NETWORK))
+    return config
 
 
 def add_modules(image, kernel, names, config):
@@ -65,17 +77,18 @@ def add_busybox(image, directory="/bin"):
         image.add_symlink(f"{directory}/{applet}", "busybox")
 
 
-def ember_initramfs(path, kernel, bin_dir, config, token, modules=BASE_MODULES,
-                    files=None):
-    """Writes an initramfs to PATH: ember-init as /init and /sbin/ember-init,
-    ember-agent, busybox, the modules, CONFIG as /etc/ember/config.json and
-    TOKEN as the agent's token file. FILES maps extra guest paths to bytes."""
+def ember_tree(kernel, bin_dir, config, token, modules=BASE_MODULES, files=None):
+    """Returns an Initramfs holding a whole ember guest: ember-init as /init
+    and /sbin/ember-init, ember-agent, emberctl, busybox, the modules, CONFIG as
+    /etc/ember/config.json and TOKEN as the agent's token file. FILES maps
+    extra guest paths to bytes."""
     image = Initramfs()
     for directory in ("/dev", "/proc", "/sys", "/run", "/tmp", "/root", "/etc/ember"):
         image.add_dir(directory)
     image.add_file("/init", os.path.join(bin_dir, "ember-init"), 0o755)
     image.add_file("/sbin/ember-init", os.path.join(bin_dir, "ember-init"), 0o755)
     image.add_file("/sbin/ember-agent", os.path.join(bin_dir, "ember-agent"), 0o755)
+    image.add_file("/bin/emberctl", os.path.join(bin_dir, "emberctl"), 0o755)
     add_busybox(image)
     config = json.loads(json.dumps(config))
     if modules:
@@ -87,7 +100,38 @@ def ember_initramfs(path, kernel, bin_dir, config, token, modules=BASE_MODULES,
     image.add_data(GUEST_TOKEN_PATH, token, 0o600)
     for guest, data in (files or {}).items():
         image.add_data(guest, data)
+    return image
+
+
+def ember_initramfs(path, kernel, bin_dir, config, token, modules=BASE_MODULES,
+                    files=None):
+    """Writes the guest of ember_tree() to PATH as an initramfs."""
+    ember_tree(kernel, bin_dir, config, token, modules, files).write(path)
+    return path
+
+
+def boot_initramfs(path, kernel, bin_dir, modules=BASE_MODULES, device="/dev/vda"):
+    """Writes an initramfs that only loads MODULES, mounts DEVICE (ext4) as the
+    root and switches to it, where the image's own /sbin/ember-init runs."""
+    image = Initramfs()
+    for directory in ("/dev", "/proc", "/sys", "/run", "/etc/ember"):
+        image.add_dir(directory)
+    image.add_file("/init", os.path.join(bin_dir, "ember-init"), 0o755)
+    config = {"root": {"device": device, "fstype": "ext4", "options": "rw"}}
+    add_modules(image, kernel, modules, config)
+    image.add_data("/etc/ember/config.json", json.dumps(config, indent=2))
     image.write(path)
+    return path
+
+
+def ember_disk(path, workdir, kernel, bin_dir, config, token, files=None, size_mb=64):
+    """Writes an ext4 image to PATH holding the guest of ember_tree() (without
+    modules: the boot initramfs loads them)."""
+    tree = os.path.join(str(workdir), "disk-tree")
+    shutil.rmtree(tree, ignore_errors=True)
+    ember_tree(kernel, bin_dir, config, token, modules=(), files=files).extract(tree)
+    ext4_image(path, tree, size_mb)
+    shutil.rmtree(tree)
     return path
 
 

@@ -66,6 +66,22 @@ class Initramfs:
             elif os.path.isfile(host):
                 self.add_file(guest, host)
 
+    def extract(self, directory):
+        """Writes the entries as files under DIRECTORY (for an ext4 image)."""
+        os.makedirs(directory, exist_ok=True)
+        for name, (mode, data) in self.entries.items():
+            target = os.path.join(directory, name.lstrip("/"))
+            kind = stat.S_IFMT(mode)
+            if kind == stat.S_IFDIR:
+                os.makedirs(target, exist_ok=True)
+                os.chmod(target, stat.S_IMODE(mode))
+            elif kind == stat.S_IFLNK:
+                os.symlink(data.decode(), target)
+            else:
+                with open(target, "wb") as f:
+                    f.write(data)
+                os.chmod(target, stat.S_IMODE(mode))
+
     def write(self, path):
         with open(path, "wb") as out:
             for inode, (name, (mode, data)) in enumerate(self.entries.items(), start=1):
