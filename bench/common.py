@@ -246,18 +246,20 @@ def write_result(name, result):
     log(f"wrote {path}")
 
 
-def env_int(name, default):
-    """Reads a positive integer setting such as BENCH_RUNS from the environment."""
+def env_int(name, default, minimum=1):
+    """Reads an integer setting such as BENCH_INIT_RUNS from the environment."""
     value = os.environ.get(name)
     if value is None or value == "":
         return default
-    if not value.isdigit() or int(value) <= 0:
-        raise SystemExit(f"bench: invalid {name} '{value}': expected a positive integer")
+    if not value.isdigit() or int(value) < minimum:
+        raise SystemExit(f"bench: invalid {name} '{value}': expected an integer ≥ {minimum}")
     return int(value)
 
 
 def fmt_ms(value):
-    return "—" if value is None else f"{value:.2f} ms"
+    if value is None:
+        return "—"
+    return f"{value / 1e3:.3f} s" if value >= 1e3 else f"{value:.2f} ms"
 
 
 def fmt_ratio(value, base):

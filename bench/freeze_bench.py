@@ -123,7 +123,7 @@ def main():
     common.reexec_in_namespace(["--mount", "--propagation", "private", "--pid", "--fork",
                                 "--mount-proc"])
     cycles = common.env_int("BENCH_FREEZE_CYCLES", 100)
-    warmup = common.env_int("BENCH_FREEZE_WARMUP", 5)
+    warmup = common.env_int("BENCH_FREEZE_WARMUP", 5, minimum=0)
     size_mb = common.env_int("BENCH_FREEZE_IMAGE_MB", 256)
     driver = os.path.join(common.BUILD, "bench", "ember-bench")
     result = {"machine": common.machine(), "notes": [], "commands": [], "cases": []}
