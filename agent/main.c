@@ -1,5 +1,86 @@
-/* Placeholder until the agent lands. */
-int main(void)
+/* ember-agent: the request server that ember's host tools drive over vsock
+ * (or a Unix socket or TCP in tests). It runs standalone or under
+ * ember-init, one epoll loop for every connection and session.
+ *
+ * Usage: ember-agent --listen ADDR [--listen ADDR]... [options]; see --help. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "log.h"
+#include "options.h"
+#include "session.h"
+
+static struct agent agent_state = {
+	.signal_fd = -1,
+	.work_event_fd = -1,
+};
+
+static int agent_setup(struct agent *agent)
 {
-	return 1;
+	int r;
+
+	agent->loop = loop_new();
+	if (!agent->loop) {
+		log_error("failed to create the event loop: %s", strerror(errno));
+		return -errno;
+	}
+	r = signals_init(agent);
+	if (r < 0) {
+		log_error("failed to set up signal handling: %s", strerror(-r));
+		return r;
+	}
+	r = work_init(agent);
+	if (r < 0) {
+		log_error("failed to set up the worker eventfd: %s", strerror(-r));
+		return r;
+	}
+	return options_load_token(agent);
+}
+
+static void agent_shutdown(struct agent *agent)
+{
+	server_stop(agent);
+	conn_close_all(agent);
+	session_free_all(agent);
+	work_cleanup(agent);
+	signals_cleanup(agent);
+	loop_free(agent->loop);
+}
+
+int main(int argc, char **argv)
+{
+	struct agent *agent = &agent_state;
+	int r;
+
+	/* 1. Options and config; a usage error exits before anything starts. */
+	log_init("ember-agent");
+	if (options_parse(agent, argc, argv) < 0)
+		return AGENT_EXIT_USAGE;
+	log_set_level(agent->opts.log_level);
+	if (agent->opts.under_init)
+		log_enable_kmsg(1);
+
+	/* 2. Loop, signals, worker eventfd, token. */
+	r = agent_setup(agent);
+
+	/* 3. Listeners. */
+	if (r == 0)
+		r = server_start(agent);
+	if (r == 0) {
+		log_info("ember-agent %s ready (%s, %s PID namespace)", EMBER_VERSION,
+			 agent->opts.under_init ? "under ember-init" : "standalone",
+			 agent->opts.initial_pid_ns ? "initial" : "child");
+		/* 4. Serve until SIGTERM or SIGINT. */
+		r = loop_run(agent->loop);
+		if (r < 0)
+			log_error("event loop failed: %s", strerror(-r));
+	}
+
+	/* 5. Close listeners and connections, kill sessions. */
+	if (agent->loop)
+		agent_shutdown(agent);
+	return r < 0 ? 1 : 0;
 }

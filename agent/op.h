@@ -197,6 +197,27 @@ struct agent *conn_agent(const struct conn *conn);
 struct loop *conn_loop(const struct conn *conn);
 const struct agent_options *conn_options(const struct conn *conn);
 
+/* Accessors for the generated fields named "stdin": C libraries define
+ * stdin as a macro, so `frame->stdin` does not compile where stdio.h is
+ * included. */
+#pragma push_macro("stdin")
+#undef stdin
+static inline const Ember__StdinData *client_frame_stdin(const Ember__ClientFrame *frame)
+{
+	return frame->stdin;
+}
+
+static inline bool exec_request_stdin(const Ember__ExecRequest *request)
+{
+	return request->stdin;
+}
+
+static inline bool attach_request_stdin(const Ember__AttachRequest *request)
+{
+	return request->stdin;
+}
+#pragma pop_macro("stdin")
+
 /* ------------------------------------------------------------ agent state */
 
 const struct agent_options *agent_options(const struct agent *agent);

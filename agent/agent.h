@@ -1,0 +1,80 @@
+/* The agent's internal state shared by its own files (the server, sessions,
+ * signals). Operations outside this set use op.h only. */
+#ifndef EMBER_AGENT_AGENT_H
+#define EMBER_AGENT_AGENT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "listen.h"
+#include "op.h"
+
+/* Most bytes of a TCP token file. */
+#define AGENT_TOKEN_MAX 4096
+/* Most open client connections; more are rejected with
+ * CODE_RESOURCE_EXHAUSTED. */
+#define AGENT_CONNECTIONS_MAX 1024
+/* Defaults of the options in struct agent_options. */
+#define AGENT_DEFAULT_MAX_SESSIONS 64
+#define AGENT_DEFAULT_GRACE_S 60
+/* Most environment entries taken from the boot config's process.env. */
+#define AGENT_IMAGE_ENV_MAX 4096
+
+struct session;
+struct work_item;
+
+struct agent {
+	struct agent_options opts;
+	struct loop *loop;
+	bool frozen;
+	bool stopping;
+	int exit_code;
+
+	struct listener listeners[AGENT_LISTENERS_MAX];
+	size_t listener_count;
+	uint8_t token[AGENT_TOKEN_MAX];
+	size_t token_len;
+	bool have_token;
+
+	/* The image's environment (process.env of the boot config) when under
+	 * ember-init; NULL standalone, where sessions inherit the agent's own. */
+	char **image_env;
+
+	int signal_fd;
+	struct conn *conns;
+	size_t conn_count;
+	uint64_t next_conn_id;
+
+	struct session *sessions;
+	size_t session_count;
+
+	int work_event_fd;
+	pthread_mutex_t work_lock;
+	struct work_item *work_done;
+	size_t work_pending;
+};
+
+/* Server: listeners and connections (server.c, conn.c). */
+int server_start(struct agent *agent);
+void server_stop(struct agent *agent);
+struct conn *conn_accept(struct agent *agent, struct listener *listener, int fd,
+			 const char *peer);
+void conn_close_all(struct agent *agent);
+
+/* Dispatching the first frame (dispatch.c). */
+void dispatch_request(struct conn *conn, const Ember__Request *request);
+bool listener_needs_token(const struct conn *conn);
+/* Whether def has a handler that runs in this agent (init or standalone). */
+bool op_available(const struct agent *agent, const struct op_def *def);
+
+/* Worker threads (work.c). */
+int work_init(struct agent *agent);
+void work_cleanup(struct agent *agent);
+
+/* Signals and reaping (signals.c). */
+int signals_init(struct agent *agent);
+void signals_cleanup(struct agent *agent);
+
+#endif

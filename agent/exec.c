@@ -1,0 +1,382 @@
+/* The exec, attach, signal and list operations: request checks, then the
+ * session does the rest. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "env.h"
+#include "log.h"
+#include "session.h"
+#include "spawn.h"
+
+/* Most argv plus env entries of one exec request. */
+#define EXEC_ARGS_MAX 4096
+/* Most bytes of argv plus env of one exec request; Linux allows 2 MiB for
+ * the argument and environment strings of execve together at the default
+ * stack limit, and the whole request must fit in one frame anyway. */
+#define EXEC_ARG_BYTES_MAX (512u * 1024u)
+/* Longest TERM value. */
+#define EXEC_TERM_MAX 64
+
+/* Checks the sizes of argv and env before anything is copied. */
+static int check_exec_limits(struct conn *conn, const Ember__ExecRequest *exec)
+{
+	size_t bytes = 0;
+
+	if (exec->n_argv + exec->n_env > EXEC_ARGS_MAX)
+		return ember_error(conn, EMBER__CODE__CODE_RESOURCE_EXHAUSTED, E2BIG,
+				   "too many argv and env entries (%zu): the limit is %d "
+				   "(EXEC_ARGS_MAX)", exec->n_argv + exec->n_env, EXEC_ARGS_MAX), -1;
+	for (size_t i = 0; i < exec->n_argv; i++)
+		bytes += exec->argv[i].len + 1;
+	for (size_t i = 0; i < exec->n_env; i++)
+		bytes += exec->env[i].len + 1;
+	if (bytes > EXEC_ARG_BYTES_MAX)
+		return ember_error(conn, EMBER__CODE__CODE_RESOURCE_EXHAUSTED, E2BIG,
+				   "argv and env take %zu bytes: the limit is %u (EXEC_ARG_BYTES_MAX)",
+				   bytes, EXEC_ARG_BYTES_MAX), -1;
+	for (size_t i = 0; i < exec->n_argv; i++)
+		if (memchr(exec->argv[i].data, '\0', exec->argv[i].len))
+			return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
+					   "argv[%zu] contains a NUL byte, which execve cannot pass", i), -1;
+	if (memchr(exec->cwd.data, '\0', exec->cwd.len))
+		return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
+				   "cwd contains a NUL byte"), -1;
+	if (strlen(exec->term) > EXEC_TERM_MAX)
+		return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
+				   "TERM of %zu bytes is too long: the limit is %d",
+				   strlen(exec->term), EXEC_TERM_MAX), -1;
+	return 0;
+}
+
+static int check_exec_shape(struct conn *conn, const Ember__ExecRequest *exec)
+{
+	if (exec->shell && exec->n_argv)
+		return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
+				   "invalid shell request: argv must be empty with shell"), -1;
+	if (!exec->shell && exec->n_argv == 0)
+		return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
+				   "invalid exec request: argv is empty"), -1;
+	if (!exec->shell && exec->argv[0].len == 0)
+		return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
+				   "invalid exec request: argv[0] is empty"), -1;
+	if ((exec->rows || exec->cols) && !exec->tty)
+		return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
+				   "rows and cols need tty"), -1;
+	if (exec->rows > 0xffff || exec->cols > 0xffff)
+		return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
+				   "invalid terminal size %ux%u: the limit is 65535",
+				   exec->rows, exec->cols), -1;
+	if (exec->ttl_s > SESSION_TTL_MAX_S)
+		return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
+				   "ttl_s %u is too long: the limit is %u seconds",
+				   exec->ttl_s, SESSION_TTL_MAX_S), -1;
+	return 0;
+}
+
+static char *dup_bytes(const ProtobufCBinaryData *bytes)
+{
+	char *s = malloc(bytes->len + 1);
+
+	if (s) {
+		memcpy(s, bytes->data, bytes->len);
+		s[bytes->len] = '\0';
+	}
+	return s;
+}
+
+/* Builds the argv array: the request's, or the user's login shell as
+ * "-sh"-style argv[0] is not needed since "-l" asks for a login shell. */
+static int build_argv(const Ember__ExecRequest *exec, const struct user_info *user,
+		      char ***out, size_t *count)
+{
+	size_t n = exec->shell ? 2 : exec->n_argv;
+	char **argv = calloc(n + 1, sizeof(char *));
+
+	if (!argv)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		argv[i] = exec->shell ? strdup(i == 0 ? user->shell : "-l") : dup_bytes(&exec->argv[i]);
+		if (!argv[i]) {
+			for (size_t k = 0; k < i; k++)
+				free(argv[k]);
+			free(argv);
+			return -ENOMEM;
+		}
+	}
+	*out = argv;
+	*count = n;
+	return 0;
+}
+
+static Ember__Code code_for_errno(int err)
+{
+	switch (err) {
+	case ENOENT:
+	case ENOTDIR:
+		return EMBER__CODE__CODE_NOT_FOUND;
+	case EACCES:
+	case EPERM:
+		return EMBER__CODE__CODE_PERMISSION_DENIED;
+	case ENOMEM:
+	case EAGAIN:
+	case EMFILE:
+	case ENFILE:
+		return EMBER__CODE__CODE_RESOURCE_EXHAUSTED;
+	default:
+		return EMBER__CODE__CODE_INTERNAL;
+	}
+}
+
+static int resolve_user(struct conn *conn, const char *spec, struct user_info *user)
+{
+	const char *missing = "user";
+	int r = user_resolve(spec, NULL, NULL, user, &missing);
+
+	if (r == -ENOENT)
+		return ember_error(conn, EMBER__CODE__CODE_NOT_FOUND, ENOENT,
+				   "no such %s in user '%s' (looked up in %s and %s)", missing,
+				   spec, USER_PASSWD_PATH, USER_GROUP_PATH), -1;
+	if (r == -EINVAL)
+		return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, EINVAL,
+				   "invalid user '%s': expected name, uid, uid:gid or name:group",
+				   spec), -1;
+	if (r < 0)
+		return ember_error(conn, code_for_errno(-r), -r, "failed to resolve user '%s': %s",
+				   spec, strerror(-r)), -1;
+	return 0;
+}
+
+static int build_env(struct conn *conn, const Ember__ExecRequest *exec,
+		     const struct user_info *user, char ***envp)
+{
+	extern char **environ;
+	struct agent *agent = conn_agent(conn);
+	struct env_bytes *entries = calloc(exec->n_env + 1, sizeof(*entries));
+	struct env_spec spec = { 0 };
+	size_t bad = 0;
+	int r;
+
+	if (!entries)
+		return -ENOMEM;
+	for (size_t i = 0; i < exec->n_env; i++) {
+		entries[i].data = exec->env[i].data;
+		entries[i].len = exec->env[i].len;
+	}
+	if (!exec->clear_env)
+		spec.base = (const char *const *)(agent->image_env ? agent->image_env : environ);
+	spec.home = user->home;
+	spec.term = exec->tty ? (exec->term[0] ? exec->term : "xterm") : NULL;
+	spec.entries = entries;
+	spec.entry_count = exec->n_env;
+	r = env_build(&spec, envp, &bad);
+	free(entries);
+	if (r == -EINVAL)
+		return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, EINVAL,
+				   "invalid env[%zu]: expected KEY=VALUE with a non-empty KEY and "
+				   "no NUL byte", bad), -1;
+	return r;
+}
+
+static int start_session(struct conn *conn, const Ember__ExecRequest *exec,
+			 struct user_info *user, char **envp)
+{
+	struct agent *agent = conn_agent(conn);
+	struct session *session = calloc(1, sizeof(*session));
+	struct spawn_request spawn = { 0 };
+	struct spawn_result result;
+	char cgroup_procs[sizeof(session->cgroup) + 16];
+	char *cwd = NULL;
+	char **argv = NULL;
+	size_t argc = 0;
+	const char *stage = "start";
+	int r;
+
+	if (!session)
+		return -ENOMEM;
+	r = build_argv(exec, user, &argv, &argc);
+	if (r < 0)
+		goto fail;
+	if (exec->cwd.len) {
+		cwd = dup_bytes(&exec->cwd);
+		if (!cwd) {
+			r = -ENOMEM;
+			goto fail;
+		}
+	}
+	session_prepare_id(agent, session->id, session->cgroup, sizeof(session->cgroup));
+	if (session->cgroup[0])
+		snprintf(cgroup_procs, sizeof(cgroup_procs), "%s/cgroup.procs", session->cgroup);
+	spawn.argv = argv;
+	spawn.envp = envp;
+	spawn.cwd = cwd;
+	spawn.user = user;
+	spawn.tty = exec->tty;
+	spawn.rows = (uint16_t)exec->rows;
+	spawn.cols = (uint16_t)exec->cols;
+	spawn.stdin_pipe = exec_request_stdin(exec);
+	spawn.cgroup_procs = session->cgroup[0] ? cgroup_procs : NULL;
+	r = spawn_process(&spawn, &result, &stage);
+	if (r < 0) {
+		const char *what = strcmp(stage, "change directory to") == 0 ? cwd : argv[0];
+
+		ember_error(conn, code_for_errno(-r), -r, "failed to %s '%s': %s", stage,
+			    what ? what : "", strerror(-r));
+		r = 0;
+		goto fail;
+	}
+	free(cwd);
+	session_register(agent, session, &result, argv, argc, exec->tty);
+	session_set_timeout(session, exec->timeout_ms);
+	log_info("%s: session %s started pid %d: %s%s", conn_id(conn), session->id,
+		 (int)result.pid, argv[0], exec->detach ? " (detached)" : "");
+	if (exec->detach)
+		return session_finish_detached(session, conn, exec->ttl_s);
+	return session_attach(session, conn, 0, 0, exec_request_stdin(exec));
+
+fail:
+	if (session->cgroup[0])
+		rmdir(session->cgroup);
+	for (size_t i = 0; i < argc; i++)
+		free(argv[i]);
+	free(argv);
+	free(cwd);
+	free(session);
+	return r;
+}
+
+int op_exec(struct conn *conn, const Ember__Request *request)
+{
+	const Ember__ExecRequest *exec = request->exec;
+	struct agent *agent = conn_agent(conn);
+	struct user_info user;
+	char **envp = NULL;
+	int r;
+
+	if (check_exec_limits(conn, exec) < 0 || check_exec_shape(conn, exec) < 0)
+		return 0;
+	if (session_count(agent) >= agent->opts.max_sessions)
+		return ember_error(conn, EMBER__CODE__CODE_RESOURCE_EXHAUSTED, 0,
+				   "too many sessions: %zu of %u (max_sessions) exist; collect or "
+				   "kill one first", session_count(agent), agent->opts.max_sessions);
+	if (resolve_user(conn, exec->user, &user) < 0)
+		return 0;
+	r = build_env(conn, exec, &user, &envp);
+	if (r == 0)
+		r = start_session(conn, exec, &user, envp);
+	else if (r == -1)
+		r = 0;
+	env_free(envp);
+	user_info_free(&user);
+	return r;
+}
+
+int op_attach(struct conn *conn, const Ember__Request *request)
+{
+	const Ember__AttachRequest *attach = request->attach;
+	struct session *session = session_find(conn_agent(conn), attach->session_id);
+	int r;
+
+	if (!session)
+		return ember_error(conn, EMBER__CODE__CODE_NOT_FOUND, 0,
+				   "no session '%s': it never existed, its status was collected, or "
+				   "its grace period or TTL expired", attach->session_id);
+	r = session_attach(session, conn, attach->stdout_offset, attach->stderr_offset,
+			   attach_request_stdin(attach));
+	if (r == -ERANGE)
+		return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
+				   "offsets %llu/%llu lie past the output of session '%s' "
+				   "(%llu/%llu bytes so far)",
+				   (unsigned long long)attach->stdout_offset,
+				   (unsigned long long)attach->stderr_offset, session->id,
+				   (unsigned long long)session->out[0].ring.written,
+				   (unsigned long long)session->out[1].ring.written);
+	return r;
+}
+
+int op_signal(struct conn *conn, const Ember__Request *request)
+{
+	const Ember__SignalRequest *signal_request = request->signal;
+	struct session *session = session_find(conn_agent(conn), signal_request->session_id);
+	int r;
+
+	if (!session)
+		return ember_error(conn, EMBER__CODE__CODE_NOT_FOUND, 0, "no session '%s'",
+				   signal_request->session_id);
+	if (signal_request->signal <= 0 || signal_request->signal >= NSIG)
+		return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, EINVAL,
+				   "invalid signal %d: expected 1 to %d", signal_request->signal,
+				   NSIG - 1);
+	r = session_signal(session, signal_request->signal, signal_request->process_group);
+	if (r == -ESRCH)
+		return ember_error(conn, EMBER__CODE__CODE_FAILED_PRECONDITION, ESRCH,
+				   "session '%s' has no running process", session->id);
+	if (r < 0)
+		return ember_error(conn, code_for_errno(-r), -r,
+				   "failed to send signal %d to session '%s': %s",
+				   signal_request->signal, session->id, strerror(-r));
+	return conn_ack(conn);
+}
+
+int op_list(struct conn *conn, const Ember__Request *request)
+{
+	struct agent *agent = conn_agent(conn);
+	Ember__AgentFrame frame = EMBER__AGENT_FRAME__INIT;
+	Ember__ListResponse list = EMBER__LIST_RESPONSE__INIT;
+	size_t n = session_count(agent), i = 0;
+	Ember__SessionInfo *infos = calloc(n + 1, sizeof(*infos));
+	Ember__SessionInfo **ptrs = calloc(n + 1, sizeof(*ptrs));
+	Ember__Exit *exits = calloc(n + 1, sizeof(*exits));
+	ProtobufCBinaryData *argvs = NULL;
+	size_t argv_total = 0, argv_used = 0;
+	int r;
+
+	for (struct session *s = agent->sessions; s; s = s->next)
+		argv_total += s->argc;
+	argvs = calloc(argv_total + 1, sizeof(*argvs));
+	if (!infos || !ptrs || !exits || !argvs) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (struct session *s = agent->sessions; s; s = s->next, i++) {
+		Ember__SessionInfo *info = &infos[i];
+
+		ember__session_info__init(info);
+		info->session_id = s->id;
+		info->pid = s->pid;
+		info->running = s->running;
+		info->attached = s->conn != NULL;
+		info->detached = s->detached;
+		info->tty = s->tty;
+		info->started_ms = s->started_ms;
+		info->argv = &argvs[argv_used];
+		info->n_argv = s->argc;
+		for (size_t k = 0; k < s->argc; k++) {
+			argvs[argv_used].data = (uint8_t *)s->argv[k];
+			argvs[argv_used++].len = strlen(s->argv[k]);
+		}
+		if (!s->running) {
+			ember__exit__init(&exits[i]);
+			session_exit_frame(s, &exits[i]);
+			info->exit = &exits[i];
+		}
+		ptrs[i] = info;
+	}
+	list.sessions = ptrs;
+	list.n_sessions = n;
+	frame.kind_case = EMBER__AGENT_FRAME__KIND_LIST;
+	frame.list = &list;
+	r = conn_finish(conn, &frame);
+	if (r == -EMSGSIZE)
+		r = 0;
+out:
+	free(infos);
+	free(ptrs);
+	free(exits);
+	free(argvs);
+	return r;
+}
