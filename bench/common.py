@@ -138,6 +138,19 @@ def ember_binary(name):
     return path if os.access(path, os.X_OK) else None
 
 
+def stripped_size(name):
+    """Returns the size of build/bin/NAME once stripped, or None when it is not
+    built. The binary is stripped afresh: a NAME.stripped left by an earlier
+    build can be older than NAME."""
+    path = ember_binary(name)
+    if not path:
+        return None
+    with tempfile.TemporaryDirectory(prefix="ember-bench-strip-") as directory:
+        stripped = os.path.join(directory, name)
+        run(["strip", "-o", stripped, path])
+        return os.stat(stripped).st_size
+
+
 def file_size(path):
     return os.stat(path).st_size if path and os.path.exists(path) else None
 

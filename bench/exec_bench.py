@@ -135,8 +135,8 @@ def main():
         result["rss_kib"] = rss
 
     result["sizes"] = {
-        "ember-agent (stripped, static)": common.file_size(common.ember_binary("ember-agent.stripped")),
-        "emberctl (stripped, static)": common.file_size(common.ember_binary("emberctl.stripped")),
+        "ember-agent (stripped, static)": common.stripped_size("ember-agent"),
+        "emberctl (stripped, static)": common.stripped_size("emberctl"),
         "qemu-ga (dynamic)": common.file_size("/usr/sbin/qemu-ga"),
         "sshd (dynamic)": common.file_size("/usr/sbin/sshd"),
         "ssh (dynamic)": common.file_size("/usr/bin/ssh"),

@@ -113,6 +113,11 @@ def start_agent(session, result):
     if not agent:
         result["notes"].append("ember-agent was not built: measured qemu-ga only")
         return None
+    # The agent records the frozen set in /run/ember, as in a guest. A tmpfs
+    # on /run in this private mount namespace gives it one without touching
+    # the machine's /run.
+    session.mount(["-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs"], "/run")
+    os.makedirs("/run/ember", mode=0o755)
     socket_path = session.path("agent.sock")
     proc = session.spawn([agent, "--listen", f"unix:{socket_path}"], log_name="agent.log")
     peers.wait_for_path(socket_path, proc, "ember-agent")

@@ -48,7 +48,8 @@ def build_root(session, ember_init):
     for lib in DYNAMIC_LIBS:
         shutil.copy2(lib, root + lib)
     if ember_init:
-        shutil.copy2(ember_init, os.path.join(root, "sbin/ember-init"))
+        # The release binary is the stripped one.
+        common.run(["strip", "-o", os.path.join(root, "sbin/ember-init"), ember_init])
     for name, text in (("cmdline-true", CMDLINE_TRUE), ("cmdline-timings", CMDLINE_TIMINGS)):
         with open(os.path.join(root, name), "w") as f:
             f.write(text)
@@ -160,8 +161,8 @@ def main():
     runs = common.env_int("BENCH_INIT_RUNS", 300)
     warmup = common.env_int("BENCH_INIT_WARMUP", 20, minimum=0)
     timing_runs = common.env_int("BENCH_INIT_TIMING_RUNS", 50)
-    ember_init = common.ember_binary("ember-init.stripped")
-    ember_init_size = common.file_size(ember_init)
+    ember_init = common.ember_binary("ember-init")
+    ember_init_size = common.stripped_size("ember-init")
     result = {"machine": common.machine(), "notes": []}
 
     with common.Session("init") as session:
