@@ -12,6 +12,7 @@ forwarded connection before the guest listens.
 """
 import os
 import subprocess
+import tempfile
 import time
 
 # Time for a TCG guest to boot, load its modules and start the agent.
@@ -25,10 +26,9 @@ class EmberVM:
     def __init__(self, machine, emberctl, token, workdir):
         self.machine = machine
         self.emberctl = emberctl
-        self.token_path = os.path.join(str(workdir), f"token-{machine.host_port}")
-        with open(self.token_path, "w") as f:
+        fd, self.token_path = tempfile.mkstemp(prefix="token-", dir=str(workdir))
+        with os.fdopen(fd, "w") as f:
             f.write(token)
-        os.chmod(self.token_path, 0o600)
 
     def command(self, *args):
         return [self.emberctl, "-c", self.machine.agent_address, "--token-file",

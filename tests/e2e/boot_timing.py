@@ -1,0 +1,92 @@
+#!/usr/bin/python3
+"""Measure boot times of an ember initramfs guest under QEMU (not a test).
+
+Usage: /usr/bin/python3 tests/e2e/boot_timing.py [--boots N]
+
+Boots N guests one after another (TCG unless EMBER_QEMU_ACCEL says
+otherwise) and prints the median and range of:
+  - from ember-init's own /run/ember/boot-timings (guest CLOCK_MONOTONIC,
+    which starts near kernel start): PID 1 start, agent started, entrypoint
+    started;
+  - from the host's clock, counted from starting QEMU: the entrypoint's first
+    console line and the agent ready (`emberctl wait-ready` succeeded).
+Run `make` and scripts/fetch-kernel.sh first.
+"""
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+
+import qemu  # noqa: E402
+from ember_vm import EmberVM  # noqa: E402
+from guest_image import AGENT_TCP_PORT, base_config, ember_initramfs, new_token  # noqa: E402
+
+DEFAULT_BOOTS = 10
+MARKER = "entrypoint-started"
+
+
+def read_timings(text):
+    """Parses boot-timings lines "STEP MONOTONIC_NS" into {step: seconds}."""
+    timings = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[1].isdigit():
+            timings[fields[0]] = int(fields[1]) / 1e9
+    return timings
+
+
+def boot_once(kernel, bin_dir, workdir):
+    token = new_token()
+    initrd = os.path.join(workdir, "initrd.cpio")
+    config = base_config(args=["/bin/sh", "-c", f"echo {MARKER}; exec sleep 3600"])
+    ember_initramfs(initrd, kernel, bin_dir, config, token)
+    vm = qemu.Machine(kernel, initrd=initrd, agent_port=AGENT_TCP_PORT, timeout=120,
+                      name="timing")
+    guest = EmberVM(vm, os.path.join(bin_dir, "emberctl"), token, workdir)
+    vm.start()
+    try:
+        guest.wait_ready()
+        ready_s = time.monotonic() - vm.started_at
+        vm.wait_console(f"^{MARKER}", timeout=60)
+        # NOTE: the console is polled, so this host time is late by up to
+        # qemu.CONSOLE_POLL_S.
+        entrypoint_s = time.monotonic() - vm.started_at
+        timings = read_timings(guest.run("cat /run/ember/boot-timings"))
+    except BaseException:
+        vm.close(keep=True)
+        raise
+    vm.close()
+    return {"host_agent_ready": ready_s, "host_entrypoint": entrypoint_s, **timings}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--boots", type=int, default=DEFAULT_BOOTS)
+    args = parser.parse_args()
+    kernel = qemu.Kernel.from_cache()
+    if kernel is None:
+        sys.exit("no kernel in the cache: run scripts/fetch-kernel.sh")
+    qemu.CONSOLE_POLL_S = 0.01
+    bin_dir = os.path.join(ROOT, "build", "bin")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="ember-boot-timing-") as workdir:
+        for index in range(args.boots):
+            results.append(boot_once(kernel, bin_dir, workdir))
+            print(f"boot {index + 1}: " + ", ".join(f"{k} {v:.3f}s"
+                                                   for k, v in results[-1].items()))
+    print(f"\n{args.boots} boots, accel {os.environ.get('EMBER_QEMU_ACCEL', 'tcg')}, "
+          f"kernel {kernel.release}")
+    print("| measure | median (s) | min (s) | max (s) |\n|---|---|---|---|")
+    for key in results[0]:
+        values = [r[key] for r in results if key in r]
+        print(f"| {key} | {statistics.median(values):.3f} | {min(values):.3f} | "
+              f"{max(values):.3f} |")
+
+
+if __name__ == "__main__":
+    main()
