@@ -86,10 +86,11 @@ def smoke_check(root, argv, expect_exit_line):
 
 
 def boot_timings(root, runs):
-    """Runs ember-init with `cat /run/ember/boot-timings` as its entrypoint and
-    returns, per run, the seconds from its first step to its last."""
+    """Runs ember-init with `cat /run/ember/boot-timings` as its entrypoint.
+    Returns the seconds from its first step to its last per run, the step
+    names, and the seconds between consecutive steps per run."""
     env = dict(os.environ, EMBER_CMDLINE_FILE="/cmdline-timings")
-    spans, steps = [], None
+    spans, steps, deltas = [], None, {}
     for _ in range(runs):
         common.run(["mount", "-o", "remount,rw", root])
         common.run(["mount", "-o", "remount,rw", os.path.join(root, "dev")])
@@ -100,14 +101,16 @@ def boot_timings(root, runs):
             fields = line.split()
             if len(fields) == 2 and fields[1].isdigit():
                 parsed.append((fields[0], int(fields[1])))
-        if len(parsed) < 2:
-            raise RuntimeError("ember-init printed no boot timings; its output was: "
-                               + (out.stdout + out.stderr)[-2000:])
         # The kernel's own start, when listed, is not ember-init's time.
         own = [(name, ns) for name, ns in parsed if "kernel" not in name]
+        if len(own) < 2:
+            raise RuntimeError("ember-init printed no boot timings; its output was: "
+                               + (out.stdout + out.stderr)[-2000:])
         steps = [name for name, _ in own]
         spans.append((own[-1][1] - own[0][1]) / 1e9)
-    return spans, steps
+        for (before, start), (after, end) in zip(own, own[1:]):
+            deltas.setdefault(f"{before} → {after}", []).append((end - start) / 1e9)
+    return spans, steps, deltas
 
 
 # Targets: ember-init's whole-process time within this of the floor, and its
@@ -150,6 +153,12 @@ def tables(result):
     if target_rows:
         out.append({"title": "ember-init targets", "header": ["what", "measured", "target"],
                     "rows": target_rows})
+    steps = result.get("ember_boot_steps")
+    if steps:
+        out.append({"title": "ember-init boot timings between consecutive steps",
+                    "header": ["steps", "median", "max", "runs"],
+                    "rows": [[name, common.fmt_ms(s["median_ms"]), common.fmt_ms(s["max_ms"]),
+                              s["runs"]] for name, s in steps.items()]})
     out.append({"title": "Binary sizes", "header": ["binary", "size"],
                 "rows": [[name, common.fmt_bytes(size)]
                          for name, size in result["sizes"].items()]})
@@ -195,8 +204,10 @@ def main():
         result["commands"] = [command]
         result["times"] = times
         if ember_init:
-            spans, steps = boot_timings(root, timing_runs)
+            spans, steps, deltas = boot_timings(root, timing_runs)
             result["ember_boot_timings"] = dict(common.summarize(spans), steps=steps)
+            result["ember_boot_steps"] = {name: common.summarize(samples)
+                                          for name, samples in deltas.items()}
 
     result["sizes"] = {
         "ember-init (stripped)": ember_init_size,
