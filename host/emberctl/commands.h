@@ -22,5 +22,6 @@ int cmd_thaw(struct cli *cli, int argc, char **argv);
 int cmd_fsstatus(struct cli *cli, int argc, char **argv);
 int cmd_resume(struct cli *cli, int argc, char **argv);
 int cmd_netconfig(struct cli *cli, int argc, char **argv);
+int cmd_cp(struct cli *cli, int argc, char **argv);
 
 #endif

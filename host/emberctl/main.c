@@ -57,6 +57,10 @@ static const struct command commands[] = {
 	{ "resume", cmd_resume,
 	  "resume [--no-clock] [--no-entropy]\n"
 	  "                            after a restore: fix the clock, add entropy, run resume hooks" },
+	{ "cp", cmd_cp,
+	  "cp [-a] [-u USER] [-L] [--keep-special-bits] [--max-file-size BYTES] SRC DST\n"
+	  "                            copy between host and guest; a guest path is ':PATH',\n"
+	  "                            '-' streams a tar archive on stdin or stdout" },
 	{ "netconfig", cmd_netconfig,
 	  "netconfig (--interface NAME | --mac MAC) [--new-mac MAC] [--address CIDR]...\n"
 	  "          [--route 'default via GW']...\n"

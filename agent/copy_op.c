@@ -1,0 +1,303 @@
+/* The copy_in and copy_out operations: each request gets a worker process
+ * (copy_worker.c) connected by a socket pair, and this file relays frames
+ * between the client's connection and the worker on the agent's loop, pausing
+ * either side while the other is full so memory stays bounded. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "copy_worker.h"
+#include "frame.h"
+#include "io.h"
+#include "log.h"
+#include "op.h"
+
+/* The clone3 argument block (linux/sched.h, kernel 5.3 and later). */
+struct copy_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+};
+
+struct copy_op {
+	struct conn *conn;       /* NULL once the connection is gone */
+	struct loop *loop;
+	const char *name;        /* "copy_in" or "copy_out" */
+	char conn_id[32];
+	int sock;                /* the agent's end of the socket pair, -1 when closed */
+	int pidfd;
+	pid_t pid;
+	struct frame_reader reader;
+	uint8_t *out;            /* a client frame not yet fully written to the worker */
+	size_t out_len, out_off;
+	bool worker_paused;      /* reading from the worker waits for on_drained */
+	bool finished;           /* the worker's final frame went to the client */
+};
+
+static void op_free_if_done(struct copy_op *op)
+{
+	if (op->conn || op->pidfd >= 0)
+		return;
+	frame_reader_release(&op->reader);
+	free(op->out);
+	free(op);
+}
+
+static void close_sock(struct copy_op *op)
+{
+	if (op->sock < 0)
+		return;
+	loop_remove(op->loop, op->sock);
+	close(op->sock);
+	op->sock = -1;
+}
+
+static void update_events(struct copy_op *op)
+{
+	if (op->sock < 0)
+		return;
+	uint32_t events = 0;
+	if (!op->worker_paused && !op->finished)
+		events |= EPOLLIN;
+	if (op->out)
+		events |= EPOLLOUT;
+	loop_modify(op->loop, op->sock, events);
+}
+
+static void fail_op(struct copy_op *op, const char *why)
+{
+	if (op->conn && !op->finished && !conn_is_closing(op->conn))
+		ember_error(op->conn, EMBER__CODE__CODE_INTERNAL, 0, "%s failed: %s", op->name, why);
+	op->finished = true;
+	close_sock(op);
+}
+
+/* Writes the pending client frame to the worker; resumes the client once it
+ * is all written. */
+static void flush_to_worker(struct copy_op *op)
+{
+	while (op->out && op->out_off < op->out_len) {
+		ssize_t n = send(op->sock, op->out + op->out_off, op->out_len - op->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n < 0) {
+			/* The worker stopped reading: its Error frame, if any, is
+			 * still readable from the socket. */
+			free(op->out);
+			op->out = NULL;
+			break;
+		}
+		op->out_off += (size_t)n;
+	}
+	if (op->out && op->out_off == op->out_len) {
+		free(op->out);
+		op->out = NULL;
+	}
+	if (op->conn)
+		conn_pause_reading(op->conn, op->out != NULL);
+	update_events(op);
+}
+
+static void on_frame(struct conn *conn, const Ember__ClientFrame *frame, void *data)
+{
+	struct copy_op *op = data;
+	if (op->sock < 0 || op->finished)
+		return;
+	if (op->out) {
+		/* Reading is paused while a frame is pending, so this is a bug. */
+		fail_op(op, "client frame arrived while the worker was busy");
+		return;
+	}
+	int r = frame_encode(&frame->base, &op->out, &op->out_len);
+	if (r < 0) {
+		fail_op(op, strerror(-r));
+		return;
+	}
+	op->out_off = 0;
+	flush_to_worker(op);
+}
+
+/* Forwards complete frames from the worker until the client's queue is full. */
+static void read_worker(struct copy_op *op)
+{
+	while (op->sock >= 0 && !op->finished && !op->worker_paused) {
+		uint8_t *body;
+		size_t len;
+		int r = frame_reader_read(&op->reader, op->sock, &body, &len);
+		if (r == 0)
+			return;
+		if (r < 0) {
+			fail_op(op, r == -ENODATA ? "the copy worker exited before finishing"
+						  : strerror(-r));
+			return;
+		}
+		Ember__AgentFrame *frame = ember__agent_frame__unpack(NULL, len, body);
+		free(body);
+		if (!frame) {
+			fail_op(op, "the copy worker sent an invalid frame");
+			return;
+		}
+		bool final = frame->kind_case == EMBER__AGENT_FRAME__KIND_ERROR ||
+			     frame->kind_case == EMBER__AGENT_FRAME__KIND_COPY_RESULT;
+		if (!op->conn) {
+			r = -EPIPE;
+		} else if (final) {
+			if (frame->kind_case == EMBER__AGENT_FRAME__KIND_ERROR)
+				log_warn("%s: %s failed on '%s': %s", op->conn_id, op->name,
+					 frame->error->path, frame->error->message);
+			r = conn_finish(op->conn, frame);
+			op->finished = true;
+		} else {
+			r = conn_send(op->conn, frame);
+			if (r == 0 && !conn_send_ready(op->conn))
+				op->worker_paused = true;
+		}
+		ember__agent_frame__free_unpacked(frame, NULL);
+		if (r < 0 || op->finished) {
+			close_sock(op);
+			return;
+		}
+	}
+	update_events(op);
+}
+
+static void on_sock(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct copy_op *op = data;
+	if (events & EPOLLOUT)
+		flush_to_worker(op);
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		read_worker(op);
+}
+
+static void on_drained(struct conn *conn, void *data)
+{
+	struct copy_op *op = data;
+	if (!op->worker_paused)
+		return;
+	op->worker_paused = false;
+	read_worker(op);
+}
+
+static void on_close(struct conn *conn, int err, void *data)
+{
+	struct copy_op *op = data;
+	if (err != 0 && !op->finished)
+		log_warn("%s: %s ended: the client left: %s", op->conn_id, op->name,
+			 strerror(-err));
+	/* Closing our end makes the worker's next read or write fail, so it
+	 * discards the file it was writing and exits. */
+	op->conn = NULL;
+	close_sock(op);
+	op_free_if_done(op);
+}
+
+static void on_worker_exit(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct copy_op *op = data;
+	siginfo_t info = { 0 };
+	if (waitid((idtype_t)P_PIDFD, (id_t)op->pidfd, &info, WEXITED | WNOHANG | __WALL) < 0 ||
+	    info.si_pid == 0)
+		return;
+	loop_remove(loop, op->pidfd);
+	close(op->pidfd);
+	op->pidfd = -1;
+	if (info.si_code != CLD_EXITED)
+		log_warn("%s: %s worker %d was killed by signal %d", op->conn_id, op->name,
+			 (int)op->pid, info.si_status);
+	/* Frames the worker wrote before exiting are still in the socket. */
+	if (op->conn && op->sock >= 0)
+		read_worker(op);
+	op_free_if_done(op);
+}
+
+/* Starts a worker with an exit signal of 0, so the agent's SIGCHLD reaper does
+ * not collect it; it is reaped here through its pidfd. */
+static int spawn_worker(struct copy_op *op, int worker_fd, const Ember__Request *request)
+{
+	struct copy_clone_args args = { 0 };
+	int pidfd = -1;
+	args.flags = CLONE_PIDFD;
+	args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+	args.exit_signal = 0;
+	long pid = syscall(SYS_clone3, &args, sizeof(args));
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		/* NOTE: the agent may have worker threads; the child uses malloc
+		 * after this raw clone, which assumes no other thread held the
+		 * allocator's lock at that moment. */
+		if (dup2(worker_fd, 3) < 0)
+			_exit(1);
+		close_fds_from(4);
+		sigset_t all;
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		_exit(copy_worker_run(3, request));
+	}
+	op->pid = (pid_t)pid;
+	op->pidfd = pidfd;
+	return 0;
+}
+
+static int start_copy(struct conn *conn, const Ember__Request *request, const char *name)
+{
+	struct copy_op *op = calloc(1, sizeof(*op));
+	if (!op)
+		return -ENOMEM;
+	op->conn = conn;
+	op->loop = conn_loop(conn);
+	op->name = name;
+	op->sock = -1;
+	op->pidfd = -1;
+	snprintf(op->conn_id, sizeof(op->conn_id), "%s", conn_id(conn));
+	frame_reader_init(&op->reader, EMBER_FRAME_MAX);
+
+	int pair[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
+		int err = errno;
+		free(op);
+		return ember_error(conn, EMBER__CODE__CODE_RESOURCE_EXHAUSTED, err,
+				   "failed to create a socket pair for %s: %s", name, strerror(err));
+	}
+	int r = spawn_worker(op, pair[1], request);
+	close(pair[1]);
+	if (r < 0) {
+		close(pair[0]);
+		free(op);
+		return ember_error(conn, EMBER__CODE__CODE_RESOURCE_EXHAUSTED, -r,
+				   "failed to start the %s worker: %s", name, strerror(-r));
+	}
+	op->sock = pair[0];
+	fd_set_nonblock(op->sock, true);
+	loop_add(op->loop, op->sock, EPOLLIN, on_sock, op);
+	loop_add(op->loop, op->pidfd, EPOLLIN, on_worker_exit, op);
+
+	static const struct conn_handler handler = {
+		.on_frame = on_frame,
+		.on_drained = on_drained,
+		.on_close = on_close,
+	};
+	conn_set_handler(conn, &handler, op);
+	log_info("%s: %s by %s, worker %d", op->conn_id, name, conn_peer(conn), (int)op->pid);
+	return 0;
+}
+
+int op_copy_in(struct conn *conn, const Ember__Request *request)
+{
+	return start_copy(conn, request, "copy_in");
+}
+
+int op_copy_out(struct conn *conn, const Ember__Request *request)
+{
+	return start_copy(conn, request, "copy_out");
+}

@@ -1,0 +1,238 @@
+/* The body of a copy worker process: user switch, destination rules, then the
+ * shared sender or receiver of lib/copy.h. */
+#include "copy_worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "copy.h"
+#include "frame.h"
+#include "user.h"
+
+static int send_error(int fd, Ember__Code code, int err, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static int send_error(int fd, Ember__Code code, int err, const char *path, const char *fmt, ...)
+{
+	char message[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+
+	Ember__Error error = EMBER__ERROR__INIT;
+	error.code = code;
+	error.errno_value = err < 0 ? -err : err;
+	error.message = message;
+	error.path = (char *)(uintptr_t)(path ? path : "");
+	Ember__AgentFrame frame = EMBER__AGENT_FRAME__INIT;
+	frame.kind_case = EMBER__AGENT_FRAME__KIND_ERROR;
+	frame.error = &error;
+	frame_write(fd, &frame.base);
+	return 1;
+}
+
+static int send_result(int fd, struct copy_report *report)
+{
+	Ember__CopyResult result = EMBER__COPY_RESULT__INIT;
+	result.entries = report->entries;
+	result.bytes = report->bytes;
+	result.n_warnings = report->warning_count;
+	result.warnings = report->warnings;
+	Ember__AgentFrame frame = EMBER__AGENT_FRAME__INIT;
+	frame.kind_case = EMBER__AGENT_FRAME__KIND_COPY_RESULT;
+	frame.copy_result = &result;
+	return frame_write(fd, &frame.base) < 0 ? 1 : 0;
+}
+
+/* Becomes the requested user, with its groups. Returns 0 or sends an Error. */
+static int switch_user(int fd, const char *spec)
+{
+	if (!spec || !spec[0])
+		return 0;
+
+	struct user_info info;
+	const char *missing = NULL;
+	int r = user_resolve(spec, NULL, NULL, &info, &missing);
+	if (r == -ENOENT)
+		return send_error(fd, EMBER__CODE__CODE_NOT_FOUND, r, NULL, "no such %s in '%s'",
+				  missing ? missing : "user", spec);
+	if (r < 0)
+		return send_error(fd, EMBER__CODE__CODE_INVALID_ARGUMENT, r, NULL,
+				  "invalid user '%s': %s", spec, strerror(-r));
+	if (setgroups(info.group_count, info.groups) < 0 || setgid(info.gid) < 0 ||
+	    setuid(info.uid) < 0)
+		r = -errno;
+	user_info_free(&info);
+	if (r < 0)
+		return send_error(fd, EMBER__CODE__CODE_PERMISSION_DENIED, r, NULL,
+				  "failed to switch to user '%s': %s", spec, strerror(-r));
+	return 0;
+}
+
+static char *bytes_string(const ProtobufCBinaryData *bytes)
+{
+	if (memchr(bytes->data, '\0', bytes->len))
+		return NULL;
+	char *text = malloc(bytes->len + 1);
+	if (text) {
+		memcpy(text, bytes->data, bytes->len);
+		text[bytes->len] = '\0';
+	}
+	return text;
+}
+
+/* The copy-in destination rules, as docker cp has them: into an existing
+ * directory under the source's name (or merged, for SRC/.), otherwise as dest
+ * itself, replacing a file that is there. */
+static int resolve_dest(int fd, const Ember__CopyInRequest *request, const char *dest,
+			int *parent_fd, char **root_name)
+{
+	struct stat st;
+	bool exists = stat(dest, &st) == 0;
+	if (!exists && errno != ENOENT)
+		return send_error(fd, copy_errno_code(-errno), -errno, dest,
+				  "failed to stat '%s': %s", dest, strerror(errno));
+
+	if (exists && S_ISDIR(st.st_mode)) {
+		*parent_fd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (*parent_fd < 0)
+			return send_error(fd, copy_errno_code(-errno), -errno, dest,
+					  "failed to open '%s': %s", dest, strerror(errno));
+		if (request->contents_only)
+			return 0;
+		*root_name = bytes_string(&request->root_name);
+		if (!*root_name || !(*root_name)[0] || strchr(*root_name, '/') ||
+		    copy_name_check(*root_name, strlen(*root_name)) < 0)
+			return send_error(fd, EMBER__CODE__CODE_INVALID_ARGUMENT, EINVAL, dest,
+					  "invalid root name for a copy into directory '%s'",
+					  dest);
+		return 0;
+	}
+	if (request->dest_is_dir)
+		return send_error(fd, EMBER__CODE__CODE_NOT_FOUND, exists ? ENOTDIR : ENOENT, dest,
+				  "destination directory '%s' %s", dest,
+				  exists ? "is not a directory" : "does not exist");
+
+	/* dest names the root entry itself, in a directory that must exist. */
+	char *copy = strdup(dest);
+	char *slash = copy ? strrchr(copy, '/') : NULL;
+	if (!slash || slash[1] == '\0') {
+		free(copy);
+		return send_error(fd, EMBER__CODE__CODE_INVALID_ARGUMENT, EINVAL, dest,
+				  "invalid destination '%s'", dest);
+	}
+	*slash = '\0';
+	const char *dir = copy[0] ? copy : "/";
+	*parent_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*parent_fd < 0) {
+		int err = errno;
+		send_error(fd, copy_errno_code(-err), err, dir,
+			   "failed to open destination directory '%s': %s", dir, strerror(err));
+		free(copy);
+		return 1;
+	}
+	*root_name = strdup(slash + 1);
+	free(copy);
+	return 0;
+}
+
+static int copy_in(int fd, const Ember__CopyInRequest *request)
+{
+	char *dest = bytes_string(&request->dest);
+	if (!dest || dest[0] != '/') {
+		free(dest);
+		return send_error(fd, EMBER__CODE__CODE_INVALID_ARGUMENT, EINVAL, NULL,
+				  "invalid destination: a guest path must be absolute");
+	}
+	if (request->preserve_owner && geteuid() != 0) {
+		free(dest);
+		return send_error(fd, EMBER__CODE__CODE_PERMISSION_DENIED, EPERM, NULL,
+				  "keeping owners needs a copy as root, not as user '%s'",
+				  request->user);
+	}
+
+	int parent_fd = -1;
+	char *root_name = NULL;
+	int status = resolve_dest(fd, request, dest, &parent_fd, &root_name);
+	if (status != 0)
+		goto out;
+
+	struct copy_stream stream = { .fd = fd, .side = COPY_SIDE_AGENT,
+				      .idle_timeout_ms = COPY_IDLE_TIMEOUT_MS };
+	struct copy_recv_options options = {
+		.preserve_owner = request->preserve_owner,
+		.preserve_special = true,
+		.send_progress = true,
+	};
+	struct copy_report report;
+	copy_report_init(&report);
+	stream.last_progress_ms = copy_now_ms();
+	int r = copy_recv_tree(&stream, parent_fd, root_name, &options, &report);
+	if (r == 0) {
+		status = send_result(fd, &report);
+	} else if (r != -ECONNRESET) {
+		status = send_error(fd, copy_errno_code(r), r, report.error_path, "%s",
+				    report.error_message);
+	} else {
+		status = 1;
+	}
+	copy_report_free(&report);
+out:
+	if (parent_fd >= 0)
+		close(parent_fd);
+	free(root_name);
+	free(dest);
+	return status;
+}
+
+static int copy_out(int fd, const Ember__CopyOutRequest *request)
+{
+	char *src = bytes_string(&request->src);
+	if (!src || src[0] != '/') {
+		free(src);
+		return send_error(fd, EMBER__CODE__CODE_INVALID_ARGUMENT, EINVAL, NULL,
+				  "invalid source: a guest path must be absolute");
+	}
+
+	struct copy_stream stream = { .fd = fd, .side = COPY_SIDE_AGENT };
+	struct copy_send_options options = { .follow_root_link = request->follow_root_link };
+	struct copy_report report;
+	copy_report_init(&report);
+	int r = copy_send_tree(&stream, src, &options, &report);
+	int status;
+	if (r == 0) {
+		status = send_result(fd, &report);
+	} else if (r == -EPIPE || r == -ECONNRESET) {
+		status = 1;  /* the agent, and so the client, went away */
+	} else {
+		char path[COPY_NAME_MAX * 2 + 2];
+		snprintf(path, sizeof(path), "%s%s%s", src, report.error_path[0] ? "/" : "",
+			 report.error_path);
+		status = send_error(fd, copy_errno_code(r), r, path, "%s", report.error_message);
+	}
+	copy_report_free(&report);
+	free(src);
+	return status;
+}
+
+int copy_worker_run(int fd, const Ember__Request *request)
+{
+	signal(SIGPIPE, SIG_IGN);
+
+	const char *user = request->op_case == EMBER__REQUEST__OP_COPY_IN ? request->copy_in->user
+									   : request->copy_out->user;
+	if (switch_user(fd, user) != 0)
+		return 1;
+	if (request->op_case == EMBER__REQUEST__OP_COPY_IN)
+		return copy_in(fd, request->copy_in);
+	return copy_out(fd, request->copy_out);
+}

@@ -1,0 +1,354 @@
+/* Copy frames on a blocking descriptor: the same sub-messages wrapped in a
+ * ClientFrame (host side) or an AgentFrame (agent side), and the results and
+ * warnings of a copy. */
+#include "copy.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "frame.h"
+
+uint64_t copy_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void frame_from_client(struct copy_frame *frame, const Ember__ClientFrame *client)
+{
+	switch (client->kind_case) {
+	case EMBER__CLIENT_FRAME__KIND_COPY_ENTRY:
+		frame->kind = COPY_FRAME_ENTRY;
+		frame->entry = client->copy_entry;
+		break;
+	case EMBER__CLIENT_FRAME__KIND_COPY_DATA:
+		frame->kind = COPY_FRAME_DATA;
+		frame->data = client->copy_data;
+		break;
+	case EMBER__CLIENT_FRAME__KIND_COPY_FILE_END:
+		frame->kind = COPY_FRAME_FILE_END;
+		frame->file_end = client->copy_file_end;
+		break;
+	case EMBER__CLIENT_FRAME__KIND_COPY_END:
+		frame->kind = COPY_FRAME_END;
+		break;
+	default:
+		frame->kind = COPY_FRAME_OTHER;
+		break;
+	}
+}
+
+static void frame_from_agent(struct copy_frame *frame, const Ember__AgentFrame *agent)
+{
+	switch (agent->kind_case) {
+	case EMBER__AGENT_FRAME__KIND_COPY_ENTRY:
+		frame->kind = COPY_FRAME_ENTRY;
+		frame->entry = agent->copy_entry;
+		break;
+	case EMBER__AGENT_FRAME__KIND_COPY_DATA:
+		frame->kind = COPY_FRAME_DATA;
+		frame->data = agent->copy_data;
+		break;
+	case EMBER__AGENT_FRAME__KIND_COPY_FILE_END:
+		frame->kind = COPY_FRAME_FILE_END;
+		frame->file_end = agent->copy_file_end;
+		break;
+	case EMBER__AGENT_FRAME__KIND_COPY_END:
+		frame->kind = COPY_FRAME_END;
+		break;
+	case EMBER__AGENT_FRAME__KIND_COPY_PROGRESS:
+		frame->kind = COPY_FRAME_PROGRESS;
+		frame->progress = agent->copy_progress;
+		break;
+	case EMBER__AGENT_FRAME__KIND_COPY_RESULT:
+		frame->kind = COPY_FRAME_RESULT;
+		frame->result = agent->copy_result;
+		break;
+	case EMBER__AGENT_FRAME__KIND_ERROR:
+		frame->kind = COPY_FRAME_ERROR;
+		frame->error = agent->error;
+		break;
+	default:
+		frame->kind = COPY_FRAME_OTHER;
+		break;
+	}
+}
+
+int copy_stream_recv(struct copy_stream *stream, struct copy_frame *frame)
+{
+	memset(frame, 0, sizeof(*frame));
+
+	if (stream->idle_timeout_ms > 0) {
+		struct pollfd pfd = { .fd = stream->fd, .events = POLLIN };
+		int n;
+		do {
+			n = poll(&pfd, 1, stream->idle_timeout_ms);
+		} while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ETIMEDOUT;
+	}
+
+	uint8_t *body;
+	size_t len;
+	int r = frame_read(stream->fd, EMBER_FRAME_MAX, &body, &len);
+	if (r < 0)
+		return r;
+
+	if (stream->side == COPY_SIDE_AGENT) {
+		Ember__ClientFrame *client = ember__client_frame__unpack(NULL, len, body);
+		free(body);
+		if (!client)
+			return -EBADMSG;
+		frame->outer = &client->base;
+		frame_from_client(frame, client);
+	} else {
+		Ember__AgentFrame *agent = ember__agent_frame__unpack(NULL, len, body);
+		free(body);
+		if (!agent)
+			return -EBADMSG;
+		frame->outer = &agent->base;
+		frame_from_agent(frame, agent);
+	}
+	return 0;
+}
+
+void copy_frame_free(struct copy_frame *frame)
+{
+	if (frame->outer)
+		protobuf_c_message_free_unpacked(frame->outer, NULL);
+	frame->outer = NULL;
+}
+
+void copy_stream_set_peer_error(struct copy_stream *stream, const Ember__Error *error)
+{
+	stream->peer_failed = true;
+	stream->peer_code = error->code;
+	stream->peer_errno = error->errno_value;
+	snprintf(stream->peer_path, sizeof(stream->peer_path), "%s", error->path ? error->path : "");
+	snprintf(stream->peer_message, sizeof(stream->peer_message), "%s",
+		 error->message ? error->message : "");
+}
+
+/* Reads what the agent sent while the client was sending: progress, or an
+ * Error that ends the copy. */
+static int drain_incoming(struct copy_stream *stream)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = stream->fd, .events = POLLIN };
+		int n = poll(&pfd, 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || !(pfd.revents & POLLIN))
+			return 0;
+
+		struct copy_frame frame;
+		int timeout = stream->idle_timeout_ms;
+		stream->idle_timeout_ms = 0;
+		int r = copy_stream_recv(stream, &frame);
+		stream->idle_timeout_ms = timeout;
+		if (r < 0)
+			return r;
+		if (frame.kind == COPY_FRAME_ERROR)
+			copy_stream_set_peer_error(stream, frame.error);
+		else if (frame.kind == COPY_FRAME_PROGRESS)
+			stream->total_bytes = frame.progress->total_bytes;
+		copy_frame_free(&frame);
+		if (stream->peer_failed)
+			return -EREMOTEIO;
+	}
+}
+
+/* Sends an encoded frame without raising SIGPIPE when the peer is gone. */
+static int send_message(struct copy_stream *stream, const ProtobufCMessage *message)
+{
+	if (stream->drain_incoming) {
+		int r = drain_incoming(stream);
+		if (r < 0)
+			return r;
+	}
+
+	uint8_t *buf;
+	size_t len;
+	int r = frame_encode(message, &buf, &len);
+	if (r < 0)
+		return r;
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = send(stream->fd, buf + done, len - done, MSG_NOSIGNAL);
+		if (n < 0 && errno == ENOTSOCK)
+			n = write(stream->fd, buf + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		done += (size_t)n;
+	}
+	free(buf);
+	return r;
+}
+
+/* Wraps one sub-message in the frame type of this side and writes it. The
+ * case numbers are the field numbers of agent.proto. */
+static int send_wrapped(struct copy_stream *stream, int client_case, int agent_case,
+			void *message)
+{
+	if (stream->side == COPY_SIDE_CLIENT) {
+		Ember__ClientFrame frame = EMBER__CLIENT_FRAME__INIT;
+		frame.kind_case = (Ember__ClientFrame__KindCase)client_case;
+		switch (client_case) {
+		case EMBER__CLIENT_FRAME__KIND_COPY_ENTRY: frame.copy_entry = message; break;
+		case EMBER__CLIENT_FRAME__KIND_COPY_DATA: frame.copy_data = message; break;
+		case EMBER__CLIENT_FRAME__KIND_COPY_FILE_END: frame.copy_file_end = message; break;
+		case EMBER__CLIENT_FRAME__KIND_COPY_END: frame.copy_end = message; break;
+		default: return -EINVAL;
+		}
+		return send_message(stream, &frame.base);
+	}
+
+	Ember__AgentFrame frame = EMBER__AGENT_FRAME__INIT;
+	frame.kind_case = (Ember__AgentFrame__KindCase)agent_case;
+	switch (agent_case) {
+	case EMBER__AGENT_FRAME__KIND_COPY_ENTRY: frame.copy_entry = message; break;
+	case EMBER__AGENT_FRAME__KIND_COPY_DATA: frame.copy_data = message; break;
+	case EMBER__AGENT_FRAME__KIND_COPY_FILE_END: frame.copy_file_end = message; break;
+	case EMBER__AGENT_FRAME__KIND_COPY_END: frame.copy_end = message; break;
+	case EMBER__AGENT_FRAME__KIND_COPY_PROGRESS: frame.copy_progress = message; break;
+	default: return -EINVAL;
+	}
+	return send_message(stream, &frame.base);
+}
+
+int copy_stream_send_entry(struct copy_stream *stream, const Ember__CopyEntry *entry)
+{
+	stream->entries++;
+	return send_wrapped(stream, EMBER__CLIENT_FRAME__KIND_COPY_ENTRY,
+			    EMBER__AGENT_FRAME__KIND_COPY_ENTRY, (void *)(uintptr_t)entry);
+}
+
+int copy_stream_send_data(struct copy_stream *stream, uint64_t offset, const void *data,
+			  size_t len)
+{
+	Ember__CopyData message = EMBER__COPY_DATA__INIT;
+	message.offset = offset;
+	message.data.data = (uint8_t *)(uintptr_t)data;
+	message.data.len = len;
+	int r = send_wrapped(stream, EMBER__CLIENT_FRAME__KIND_COPY_DATA,
+			     EMBER__AGENT_FRAME__KIND_COPY_DATA, &message);
+	if (r == 0) {
+		stream->bytes += len;
+		if (stream->on_progress)
+			stream->on_progress(stream, stream->progress_data);
+	}
+	return r;
+}
+
+int copy_stream_send_file_end(struct copy_stream *stream, const uint8_t sha256[32], uint64_t size)
+{
+	Ember__CopyFileEnd message = EMBER__COPY_FILE_END__INIT;
+	message.sha256.data = (uint8_t *)(uintptr_t)sha256;
+	message.sha256.len = 32;
+	message.size = size;
+	return send_wrapped(stream, EMBER__CLIENT_FRAME__KIND_COPY_FILE_END,
+			    EMBER__AGENT_FRAME__KIND_COPY_FILE_END, &message);
+}
+
+int copy_stream_send_end(struct copy_stream *stream)
+{
+	Ember__CopyEnd message = EMBER__COPY_END__INIT;
+	return send_wrapped(stream, EMBER__CLIENT_FRAME__KIND_COPY_END,
+			    EMBER__AGENT_FRAME__KIND_COPY_END, &message);
+}
+
+int copy_stream_send_progress(struct copy_stream *stream)
+{
+	Ember__CopyProgress message = EMBER__COPY_PROGRESS__INIT;
+	message.bytes = stream->bytes;
+	message.entries = stream->entries;
+	message.total_bytes = stream->total_bytes;
+	stream->last_progress_ms = copy_now_ms();
+	return send_wrapped(stream, -1, EMBER__AGENT_FRAME__KIND_COPY_PROGRESS, &message);
+}
+
+void copy_report_init(struct copy_report *report)
+{
+	memset(report, 0, sizeof(*report));
+}
+
+void copy_report_free(struct copy_report *report)
+{
+	for (size_t i = 0; i < report->warning_count; i++)
+		free(report->warnings[i]);
+	report->warning_count = 0;
+}
+
+void copy_report_warn(struct copy_report *report, const char *fmt, ...)
+{
+	if (report->warning_count == COPY_WARNINGS_MAX) {
+		report->warnings_dropped++;
+		return;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	char *text = NULL;
+	int n = vasprintf(&text, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		report->warnings_dropped++;
+		return;
+	}
+	report->warnings[report->warning_count++] = text;
+}
+
+int copy_report_fail(struct copy_report *report, int err, const char *path, const char *fmt, ...)
+{
+	if (report->error != 0)
+		return err;
+	report->error = err;
+	snprintf(report->error_path, sizeof(report->error_path), "%s", path ? path : "");
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(report->error_message, sizeof(report->error_message), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+Ember__Code copy_errno_code(int err)
+{
+	switch (-err) {
+	case 0: return EMBER__CODE__CODE_OK;
+	case EACCES:
+	case EPERM: return EMBER__CODE__CODE_PERMISSION_DENIED;
+	case ENOENT:
+	case ENOTDIR: return EMBER__CODE__CODE_NOT_FOUND;
+	case EEXIST:
+	case EISDIR: return EMBER__CODE__CODE_ALREADY_EXISTS;
+	case ENOSPC:
+	case EDQUOT:
+	case EFBIG:
+	case E2BIG:
+	case ENOMEM: return EMBER__CODE__CODE_RESOURCE_EXHAUSTED;
+	case EINVAL:
+	case EXDEV:
+	case ELOOP:
+	case ENAMETOOLONG:
+	case EBADMSG:
+	case EPROTO: return EMBER__CODE__CODE_INVALID_ARGUMENT;
+	case EILSEQ: return EMBER__CODE__CODE_FAILED_PRECONDITION;
+	case ETIMEDOUT: return EMBER__CODE__CODE_TIMED_OUT;
+	case ECONNRESET:
+	case EPIPE: return EMBER__CODE__CODE_UNAVAILABLE;
+	default: return EMBER__CODE__CODE_INTERNAL;
+	}
+}
