@@ -42,7 +42,6 @@ class Session:
     def __init__(self, name):
         self.name = name
         self.cleanups = []
-        self.procs = []
         self.tmp = None
         self.raw_dir = os.path.join(BUILD, "bench", name)
 
@@ -62,7 +61,7 @@ class Session:
             action, args = self.cleanups.pop()
             try:
                 action(*args)
-            except Exception as error:  # report every failed cleanup, keep going
+            except Exception as error:  # log each failed cleanup and run the rest
                 log(f"cleanup {getattr(action, '__name__', action)}{args} failed: {error}")
         return False
 
@@ -179,18 +178,6 @@ def summarize(samples_s):
         "min_ms": samples[0] * 1e3,
         "max_ms": samples[-1] * 1e3,
     }
-
-
-def time_call(action, runs, warmup=0):
-    """Calls action() warmup + runs times and returns the timed samples in s."""
-    for _ in range(warmup):
-        action()
-    samples = []
-    for _ in range(runs):
-        start = time.monotonic()
-        action()
-        samples.append(time.monotonic() - start)
-    return samples
 
 
 def hyperfine(session, label, commands, runs, warmup, extra=()):

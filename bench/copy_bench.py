@@ -1,7 +1,8 @@
-"""Copy throughput of one 1 GiB file host → guest and guest → host, in one run:
-`emberctl cp` through ember-agent on a Unix socket; a raw stream of the same
-bytes through a Unix socket with socat and 256 KiB blocks (the ceiling); scp to
-sshd on 127.0.0.1; and qemu-ga's guest-file-write and guest-file-read.
+"""Copy throughput of one 1 GiB file host → guest and guest → host, in one run.
+The peers are `emberctl cp` through ember-agent on a Unix socket, a raw stream
+of the same bytes through a Unix socket with socat and 256 KiB blocks (the
+ceiling), scp to sshd on 127.0.0.1, and qemu-ga's guest-file-write and
+guest-file-read.
 
 "Host" and "guest" directories are both on one tmpfs that the script mounts in
 its private mount namespace, so the numbers measure the transfer, not the disk

@@ -4,7 +4,8 @@
     guest-exec-status polling on one persistent connection, and a local
     fork+exec of `sh -c true` as the floor;
 (b) one whole `emberctl exec -- true` invocation against `ssh` to sshd on
-    127.0.0.1, with a new connection and through a ControlMaster (hyperfine);
+    127.0.0.1, timed by hyperfine with a new connection and through a
+    ControlMaster;
 (c) idle RSS of ember-agent, qemu-ga and sshd, and binary sizes.
 
 Settings: BENCH_EXEC_LOOP (default 2000 iterations), BENCH_EXEC_HYPERFINE_RUNS

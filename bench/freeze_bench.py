@@ -1,7 +1,7 @@
 """Freeze + thaw latency of 1 and 3 mounted ext4 images, idle and under write
-load: ember (libember freeze and thaw) against qemu-guest-agent
-(guest-fsfreeze-freeze-list and guest-fsfreeze-thaw) on the same images in the
-same run, each timed by build/bench/ember-bench from one client process.
+load. ember (libember freeze and thaw) and qemu-guest-agent
+(guest-fsfreeze-freeze-list and guest-fsfreeze-thaw) work on the same images in
+the same run, each timed by build/bench/ember-bench from one client process.
 
 Only filesystems this script creates are frozen: ext4 images on loop devices,
 mounted under its temporary directory in its own private mount namespace and
@@ -21,8 +21,8 @@ import common
 import peers
 
 IMAGES = 3
-# Bytes the write-load process writes between fsyncs, in 1 MiB blocks; it
-# rewrites the same region of its file, so the image never fills up.
+# 1 MiB blocks the write-load process writes between fsyncs. It rewrites the
+# same region of its file, so the image never fills up.
 LOAD_BLOCKS_PER_FSYNC = 16
 LOAD_WRITER = """
 import os, sys

@@ -1,7 +1,7 @@
-"""Whole-process time of a PID 1 that runs /bin/true in a fresh PID namespace:
-ember-init against tini-static, dumb-init, catatonit and bare /bin/true (the
-floor), all in one hyperfine run, plus ember-init's own start-to-execve time
-from its boot timings and the binaries' sizes.
+"""Whole-process time of a PID 1 that runs /bin/true in a fresh PID namespace.
+ember-init, tini-static, dumb-init, catatonit and bare /bin/true (the floor)
+run in one hyperfine run. ember-init's own start-to-execve time comes from its
+boot timings, and the binaries' sizes are recorded too.
 
 Every PID 1 runs chrooted into a test root that is its own tmpfs, with a tmpfs
 on its /dev, inside this script's private mount namespace: ember-init mounts,

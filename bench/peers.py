@@ -33,7 +33,7 @@ QGA_REPLY_MAX = 16 * 1024 * 1024
 
 
 def qga_commands():
-    """Returns every command name this qemu-ga build knows."""
+    """Returns every command name that this qemu-ga build lists."""
     out = subprocess.run(["qemu-ga", "-b", "help"], capture_output=True, text=True, timeout=10)
     names = set((out.stdout + out.stderr).split())
     if "guest-info" not in names:

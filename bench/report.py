@@ -1,6 +1,6 @@
 """Regenerates the measured parts of BENCHMARKS.md from bench/results/*.json.
 
-Each result file holds "machine" (facts recorded at the run), "commands" (the
+Each result file contains "machine" (facts recorded at the run), "commands" (the
 exact command lines), "notes" (what was not measured and why) and "tables"
 (title, header, rows already formatted by the benchmark script). The text of
 BENCHMARKS.md between `<!-- bench:NAME:begin -->` and `<!-- bench:NAME:end -->`

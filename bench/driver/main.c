@@ -8,11 +8,12 @@
  *   ember-bench [-w WARMUP] freeze-qga SOCKET N MOUNTPOINT...
  *   ember-bench [-w WARMUP] freeze-ember ADDRESS N MOUNTPOINT...
  *
- * exec-floor forks and execs `sh -c true` (the local fork+exec floor);
+ * exec-floor forks and execs `sh -c true`, the local fork+exec floor.
  * exec-qga runs /bin/true with guest-exec and polls guest-exec-status until it
- * exited, on one connection; exec-ember runs /bin/true through libember (one
- * connection per exec, as ember's protocol has it); freeze-qga freezes only the listed mount points
- * with guest-fsfreeze-freeze-list, then thaws with guest-fsfreeze-thaw;
+ * has exited, all on one connection. exec-ember runs /bin/true through
+ * libember, with one connection per exec as ember's protocol requires.
+ * freeze-qga freezes only the listed mount points with
+ * guest-fsfreeze-freeze-list, then thaws them with guest-fsfreeze-thaw.
  * freeze-ember does the same with libember's freeze and thaw. */
 #include <errno.h>
 #include <stdint.h>
