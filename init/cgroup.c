@@ -1,0 +1,120 @@
+/* The cgroup v2 layout: "ember/" holds init and the agent, "workload/" the
+ * entrypoint and one child per exec session (created by the agent). */
+#include "init.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "io.h"
+#include "log.h"
+
+static bool cgroup_ready;
+
+/* Moves the calling process into dir. */
+int cgroup_enter(const char *dir)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	return write_file(path, "0\n", 2, 0644);
+}
+
+static void write_limit(const char *name, const char *value)
+{
+	char path[256];
+	int r;
+
+	snprintf(path, sizeof(path), "%s/%s", CGROUP_WORKLOAD, name);
+	r = write_file(path, value, strlen(value), 0644);
+	if (r < 0)
+		log_warn("failed to set %s to '%s': %s; the workload runs without this limit", path,
+			 value, strerror(-r));
+	else
+		log_info("set %s to %s", path, value);
+}
+
+/* Enables every available controller for the children of the root. */
+static void enable_controllers(void)
+{
+	char available[1024], request[1200] = "";
+	char *save = NULL;
+	size_t used = 0;
+	ssize_t n = read_file(CGROUP_ROOT "/cgroup.controllers", available, sizeof(available));
+
+	if (n <= 0)
+		return;
+	for (char *c = strtok_r(available, " \n", &save); c; c = strtok_r(NULL, " \n", &save))
+		used += (size_t)snprintf(request + used, sizeof(request) - used, "%s+%s",
+					 used ? " " : "", c);
+	if (used && write_file(CGROUP_ROOT "/cgroup.subtree_control", request, used, 0644) < 0)
+		log_warn("failed to enable cgroup controllers '%s': %s; limits are unavailable",
+			 request, strerror(errno));
+}
+
+void cgroup_setup(struct init *init)
+{
+	struct stat st;
+	int r;
+
+	if (!ns_is_private(init, NS_CGROUP)) {
+		log_warn("skipped the cgroup layout: this child PID namespace shares the machine's "
+			 "cgroup namespace, so %s is the machine's root cgroup; unshare it under a "
+			 "cgroup of its own", CGROUP_ROOT);
+		return;
+	}
+	if (stat(CGROUP_ROOT "/cgroup.procs", &st) < 0) {
+		log_warn("no cgroup2 hierarchy at %s; running without the ember/ and workload/ "
+			 "cgroups", CGROUP_ROOT);
+		return;
+	}
+	if (mkdir(CGROUP_EMBER, 0755) < 0 && errno != EEXIST) {
+		log_warn("failed to create %s: %s; running without cgroups", CGROUP_EMBER,
+			 strerror(errno));
+		return;
+	}
+	/* The no-internal-processes rule: init leaves the root before the root
+	 * enables controllers for its children. */
+	if ((r = cgroup_enter(CGROUP_EMBER)) < 0) {
+		log_warn("failed to move init into %s: %s; running without cgroups", CGROUP_EMBER,
+			 strerror(-r));
+		return;
+	}
+	enable_controllers();
+	if (mkdir(CGROUP_WORKLOAD, 0755) < 0 && errno != EEXIST) {
+		log_warn("failed to create %s: %s; running without a workload cgroup",
+			 CGROUP_WORKLOAD, strerror(errno));
+		return;
+	}
+	cgroup_ready = true;
+	if (init->cfg.memory_max)
+		write_limit("memory.max", init->cfg.memory_max);
+	if (init->cfg.pids_max)
+		write_limit("pids.max", init->cfg.pids_max);
+}
+
+/* Kills every process of workload/ and its children at once (Linux 5.14+). */
+void cgroup_kill_workload(void)
+{
+	int r;
+
+	if (!cgroup_ready)
+		return;
+	r = write_file(CGROUP_WORKLOAD "/cgroup.kill", "1", 1, 0644);
+	if (r < 0 && r != -ENOENT)
+		log_debug("failed to write %s/cgroup.kill: %s", CGROUP_WORKLOAD, strerror(-r));
+}
+
+void cgroup_thaw_workload(void)
+{
+	int r;
+
+	if (!cgroup_ready)
+		return;
+	r = write_file(CGROUP_WORKLOAD "/cgroup.freeze", "0", 1, 0644);
+	if (r < 0 && r != -ENOENT)
+		log_warn("failed to thaw %s: %s", CGROUP_WORKLOAD, strerror(-r));
+}
