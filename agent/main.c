@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "freeze.h"
 #include "log.h"
 #include "options.h"
 #include "session.h"
@@ -42,6 +43,7 @@ static int agent_setup(struct agent *agent)
 
 static void agent_shutdown(struct agent *agent)
 {
+	freeze_shutdown(&agent->opts);
 	server_stop(agent);
 	conn_close_all(agent);
 	session_free_all(agent);
@@ -60,13 +62,17 @@ int main(int argc, char **argv)
 	if (options_parse(agent, argc, argv) < 0)
 		return AGENT_EXIT_USAGE;
 	log_set_level(agent->opts.log_level);
-	if (agent->opts.under_init)
+	/* /dev/kmsg only in a real guest: in a test namespace it would be the
+	 * host machine's kernel log. */
+	if (agent->opts.under_init && agent->opts.initial_pid_ns)
 		log_enable_kmsg(1);
 
 	/* 2. Loop, signals, worker eventfd, token. */
 	r = agent_setup(agent);
 
-	/* 3. Listeners. */
+	/* 3. Thaw what an agent that died while frozen left behind, then listen. */
+	if (r == 0)
+		freeze_startup(&agent->opts);
 	if (r == 0)
 		r = server_start(agent);
 	if (r == 0) {
