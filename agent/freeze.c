@@ -664,6 +664,9 @@ int freeze_startup(const struct agent_options *options)
 
 	if (thawed > 0)
 		log_warn("thawed %d filesystems left frozen by an earlier agent", thawed);
+	else if (thawed < 0)
+		log_error("failed to read the freeze record in '%s': %s; nothing thawed",
+			  freeze_run_dir(options), strerror(-thawed));
 	return thawed;
 }
 

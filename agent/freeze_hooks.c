@@ -99,7 +99,6 @@ __attribute__((noreturn)) static void exec_hook(char *path, char *arg)
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	for (int sig = 1; sig < 65; sig++)
 		signal(sig, SIG_DFL);
-	setpgid(0, 0);
 	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (null_fd >= 0)
 		dup2(null_fd, 0);
@@ -107,6 +106,29 @@ __attribute__((noreturn)) static void exec_hook(char *path, char *arg)
 	if (chdir("/") == 0)
 		execve(path, argv, environ);
 	_exit(127);
+}
+
+/* In the child: waits for the hook and exits with its shell-style status.
+ * This waiter never calls execve, so it keeps the exit signal 0 it was
+ * created with; an execve would reset it to SIGCHLD, and the agent's
+ * waitpid(-1) reaper would then collect it before wait_hook could. */
+__attribute__((noreturn)) static void wait_for_hook(char *path, char *arg)
+{
+	struct hook_clone_args args = { .exit_signal = SIGCHLD };
+	int status;
+	long pid;
+
+	/* The hook joins this process group, which the agent kills on timeout. */
+	setpgid(0, 0);
+	pid = syscall(SYS_clone3, &args, sizeof(args));
+	if (pid == 0)
+		exec_hook(path, arg);
+	if (pid < 0)
+		_exit(127);
+	while (syscall(SYS_wait4, (pid_t)pid, &status, 0, NULL) < 0)
+		if (errno != EINTR)
+			_exit(127);
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
 static int spawn_hook(char *path, char *arg, int *pidfd, pid_t *pid)
@@ -122,7 +144,7 @@ static int spawn_hook(char *path, char *arg, int *pidfd, pid_t *pid)
 	if (ret < 0)
 		return -errno;
 	if (ret == 0)
-		exec_hook(path, arg);
+		wait_for_hook(path, arg);
 	*pidfd = fd;
 	*pid = (pid_t)ret;
 	return 0;
@@ -165,6 +187,8 @@ static int wait_hook(int pidfd, pid_t pid, unsigned int timeout_ms, int *status,
 	while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &info, WEXITED | __WALL) < 0)
 		if (errno != EINTR)
 			return -errno;
+	/* The waiter exits with the hook's shell-style status; a signal here
+	 * is the timeout's SIGKILL. */
 	*status = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
 	return 0;
 }

@@ -2,9 +2,9 @@
  * fsfreeze-hook.d does: every executable regular file, sorted by name, with one
  * argument ("freeze", "thaw" or "resume"), each bounded by a timeout.
  *
- * Hooks are started with an exit signal of 0 and waited for through a pidfd,
- * so the agent's SIGCHLD reaper (waitpid without __WALL) never collects them
- * and this code can run on a worker thread. */
+ * Each hook runs under a waiter process created with an exit signal of 0 and
+ * waited for through a pidfd, so the agent's SIGCHLD reaper (waitpid without
+ * __WALL) never collects it and this code can run on a worker thread. */
 #ifndef EMBER_FREEZE_HOOKS_H
 #define EMBER_FREEZE_HOOKS_H
 

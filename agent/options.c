@@ -40,6 +40,11 @@ static void usage(FILE *out)
 		"  --max-sessions N   concurrent exec sessions (default %d)\n"
 		"  --grace S          seconds a disconnected session waits for attach (default %d)\n"
 		"  --freeze-all       allow freeze without a mount list (real guest only)\n"
+		"  --run-dir DIR      where the record of frozen mounts is kept (default /run/ember)\n"
+		"  --hooks-dir DIR    holds freeze.d and resume.d (default /etc/ember/hooks)\n"
+		"  --workload-cgroup DIR  cgroup that freeze --processes freezes\n"
+		"                     (default /sys/fs/cgroup/workload)\n"
+		"  --resume-signal N  signal number sent to the entrypoint on resume (default: none)\n"
 		"  --log-level L      error, warning, info or debug (default info)\n"
 		"  --help             show this help\n"
 		"\n"
@@ -274,6 +279,10 @@ enum {
 	OPT_MAX_SESSIONS,
 	OPT_GRACE,
 	OPT_FREEZE_ALL,
+	OPT_RUN_DIR,
+	OPT_HOOKS_DIR,
+	OPT_WORKLOAD_CGROUP,
+	OPT_RESUME_SIGNAL,
 	OPT_LOG_LEVEL,
 	OPT_HELP,
 };
@@ -288,6 +297,10 @@ static const struct option long_options[] = {
 	{ "max-sessions", required_argument, NULL, OPT_MAX_SESSIONS },
 	{ "grace", required_argument, NULL, OPT_GRACE },
 	{ "freeze-all", no_argument, NULL, OPT_FREEZE_ALL },
+	{ "run-dir", required_argument, NULL, OPT_RUN_DIR },
+	{ "hooks-dir", required_argument, NULL, OPT_HOOKS_DIR },
+	{ "workload-cgroup", required_argument, NULL, OPT_WORKLOAD_CGROUP },
+	{ "resume-signal", required_argument, NULL, OPT_RESUME_SIGNAL },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
@@ -355,6 +368,20 @@ static int cli_option(struct agent *agent, struct cli *cli, int opt, const char 
 		return 0;
 	case OPT_FREEZE_ALL:
 		cli->freeze_all = true;
+		return 0;
+	case OPT_RUN_DIR:
+		agent->opts.run_dir = arg;
+		return 0;
+	case OPT_HOOKS_DIR:
+		agent->opts.hooks_dir = arg;
+		return 0;
+	case OPT_WORKLOAD_CGROUP:
+		agent->opts.workload_cgroup = arg;
+		return 0;
+	case OPT_RESUME_SIGNAL:
+		if (parse_uint(arg, 64, &n) < 0 || n == 0)
+			return cli_bad("--resume-signal", arg, "a signal number from 1 to 64");
+		agent->opts.resume_signal = (int)n;
 		return 0;
 	case OPT_LOG_LEVEL:
 		if (log_parse_level(arg, &level) < 0)

@@ -1,0 +1,436 @@
+"""freeze, thaw, fsstatus, resume and netconfig through emberctl, against
+ember-agent in a private namespace, on ext4 images the tests create."""
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import time
+
+from freeze_ns import parse_mounts
+
+# The filesystem is frozen when a second FIFREEZE answers EBUSY.
+FREEZE_RETRY = 0.5
+
+
+def start_writer(ns, path):
+    """A write that blocks while the filesystem under path is frozen."""
+    return ns.spawn("dd", "if=/dev/zero", f"of={path}", "bs=4k", "count=1", "conv=fsync")
+
+
+def assert_blocked_then_completes(ns, agent, path):
+    proc, _ = start_writer(ns, path)
+    time.sleep(FREEZE_RETRY)
+    assert proc.poll() is None, "a write finished on a frozen filesystem"
+    return proc
+
+
+def assert_writable(ns, path):
+    proc, _ = start_writer(ns, path)
+    assert proc.wait(timeout=10) == 0
+
+
+def is_frozen(ns, mountpoint):
+    """Freezing again answers EBUSY on a frozen filesystem; undo a freeze that worked."""
+    proc = ns.run("fsfreeze", "--freeze", mountpoint, check=False)
+    if proc.returncode == 0:
+        ns.run("fsfreeze", "--unfreeze", mountpoint)
+        return False
+    assert "busy" in proc.stderr.lower(), proc.stderr
+    return True
+
+
+def test_two_images_and_bind_frozen_once(ns):
+    a = ns.image("a")
+    b = ns.image("b")
+    bind = ns.bind(a, "bind")
+    agent = ns.agent()
+
+    out = ns.freeze(agent, a, b, bind).stdout
+    mounts = parse_mounts(out)
+    assert mounts[a][0] == "frozen"
+    assert mounts[b][0] == "frozen"
+    assert mounts[bind][0] == "frozen"
+    assert mounts[a][1] == "ext4"
+    # The bind mount and the image share a superblock: one of them names the other.
+    shared = [m for m in (a, bind) if mounts[m][3].startswith("same filesystem as")]
+    assert len(shared) == 1
+    assert "auto-thaw in 60 s" in out
+    assert is_frozen(ns, a)
+    assert is_frozen(ns, b)
+
+    writer = assert_blocked_then_completes(ns, agent, os.path.join(a, "file"))
+    out = ns.ctl(agent, "thaw").stdout
+    assert parse_mounts(out)[a][0] == "thawed"
+    assert writer.wait(timeout=10) == 0
+    assert not is_frozen(ns, b)
+    assert not os.path.exists(os.path.join(ns.run_dir, "frozen"))
+
+
+def test_record_lists_frozen_mounts(ns):
+    a = ns.image("a")
+    b = ns.image("b")
+    agent = ns.agent()
+
+    ns.freeze(agent, a, b)
+    with open(os.path.join(ns.run_dir, "frozen")) as f:
+        lines = f.read().splitlines()
+    assert sorted(lines) == sorted([a, b])
+    # Innermost first: b was mounted after a, so it is frozen first.
+    assert lines == [b, a]
+    ns.ctl(agent, "thaw")
+
+
+def test_tmpfs_skipped_and_reported(ns):
+    a = ns.image("a")
+    t = ns.tmpfs("t")
+    agent = ns.agent()
+
+    mounts = parse_mounts(ns.freeze(agent, a, t).stdout)
+    assert mounts[t][0] == "skipped"
+    assert mounts[t][1] == "tmpfs"
+    assert "does not support freezing" in mounts[t][3]
+    assert mounts[a][0] == "frozen"
+    ns.ctl(agent, "thaw")
+    assert_writable(ns, os.path.join(a, "file"))
+
+
+def shut_down_ext4(ns, mountpoint):
+    """EXT4_IOC_SHUTDOWN without a log flush: every later sync of it fails with EIO."""
+    script = ("import fcntl, os, struct, sys\n"
+              "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
+              "fcntl.ioctl(fd, 0x8004587D, struct.pack('I', 2))\n")
+    ns.run("/usr/bin/python3", "-c", script, mountpoint)
+
+
+def test_failure_part_way_thaws_the_others(ns):
+    # Mounted first, so frozen last: the two others are frozen before it fails.
+    bad = ns.image("bad")
+    a = ns.image("a")
+    b = ns.image("b")
+    shut_down_ext4(ns, bad)
+    agent = ns.agent()
+
+    proc = ns.freeze(agent, a, b, bad, check=False)
+    assert proc.returncode != 0
+    assert f"failed to freeze '{bad}'" in proc.stderr
+    assert "thawed" in proc.stderr
+    assert not is_frozen(ns, a)
+    assert not is_frozen(ns, b)
+    assert_writable(ns, os.path.join(a, "file"))
+    assert "frozen: no" in ns.ctl(agent, "fsstatus").stdout
+    assert not os.path.exists(os.path.join(ns.run_dir, "frozen"))
+    # exec is allowed again once the failed freeze is over.
+    assert "frozen: no" in ns.ctl(agent, "fsstatus").stdout
+
+
+def test_deadline_auto_thaws(ns):
+    a = ns.image("a")
+    agent = ns.agent()
+
+    ns.freeze(agent, a, options=("--timeout", "1"))
+    status = ns.ctl(agent, "fsstatus").stdout
+    assert "frozen: yes" in status
+    assert "auto-thaw in 1 s" in status
+    writer = assert_blocked_then_completes(ns, agent, os.path.join(a, "file"))
+    assert writer.wait(timeout=5) == 0
+    assert "frozen: no" in ns.ctl(agent, "fsstatus").stdout
+    assert not is_frozen(ns, a)
+    assert "auto-thaw" in agent.log()
+
+
+def test_restarted_agent_thaws(ns):
+    a = ns.image("a")
+    b = ns.image("b")
+    agent = ns.agent()
+
+    ns.freeze(agent, a, b)
+    agent.kill()
+    assert is_frozen(ns, a)
+    assert os.path.exists(os.path.join(ns.run_dir, "frozen"))
+
+    writer = assert_blocked_then_completes(ns, agent, os.path.join(b, "file"))
+    restarted = ns.agent()
+    assert writer.wait(timeout=10) == 0
+    assert not is_frozen(ns, a)
+    assert not os.path.exists(os.path.join(ns.run_dir, "frozen"))
+    assert "thawed 2 filesystems" in restarted.log()
+    assert "frozen: no" in ns.ctl(restarted, "fsstatus").stdout
+
+
+def test_exec_rejected_while_frozen_ping_allowed(ns):
+    a = ns.image("a")
+    agent = ns.agent()
+
+    ns.freeze(agent, a)
+    proc = ns.ctl(agent, "exec", "--", "/bin/true", check=False)
+    assert proc.returncode != 0
+    assert "filesystems are frozen" in proc.stderr
+    ns.ctl(agent, "ping")
+    info = json.loads(ns.ctl(agent, "info", "--json").stdout)
+    assert info["frozen"] is True
+    status = ns.ctl(agent, "fsstatus").stdout
+    assert "frozen: yes" in status
+    assert parse_mounts(status)[a][0] == "frozen"
+
+    proc = ns.freeze(agent, a, check=False)
+    assert proc.returncode != 0
+    assert "already frozen" in proc.stderr
+
+    ns.ctl(agent, "thaw")
+    assert ns.ctl(agent, "exec", "--", "/bin/true").returncode == 0
+
+
+def test_copy_in_rejected_while_frozen(ns):
+    a = ns.image("a")
+    agent = ns.agent()
+
+    ns.freeze(agent, a)
+    reply = send_copy_in(agent, os.path.join(a, "dst.txt"))
+    assert "filesystems are frozen" in reply
+    ns.ctl(agent, "thaw", "--no-clock", "--no-entropy")
+    assert not os.path.exists(os.path.join(a, "dst.txt"))
+
+
+def send_copy_in(agent, dest):
+    """Sends Request{version: 1, copy_in: {dest}} encoded by hand, so the
+    test does not depend on a copy command, and returns the reply's bytes as
+    text (an Error frame carries its message as plain bytes)."""
+    assert len(dest) < 120
+    dest_field = b"\x0a" + bytes([len(dest)]) + dest.encode()
+    copy_in = b"\xa2\x01" + bytes([len(dest_field)]) + dest_field
+    request = b"\x08\x01" + copy_in
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(agent.socket_path)
+        s.sendall(struct.pack(">I", len(request)) + request)
+        header = s.recv(4)
+        length = struct.unpack(">I", header)[0]
+        body = b""
+        while len(body) < length:
+            body += s.recv(length - len(body))
+    return body.decode(errors="replace")
+
+
+def test_hooks_run_in_order_with_arguments(ns):
+    a = ns.image("a")
+    ns.hook("freeze.d", "20-second", "exit 0")
+    ns.hook("freeze.d", "10-first", "exit 0")
+    ns.hook("freeze.d", ".hidden", "exit 1")
+    with open(os.path.join(ns.hooks_dir, "freeze.d", "README"), "w") as f:
+        f.write("not executable\n")
+    agent = ns.agent()
+
+    out = ns.freeze(agent, a).stdout
+    assert ns.hook_lines() == ["10-first freeze", "20-second freeze"]
+    assert "hook: 10-first: exit status 0" in out
+    out = ns.ctl(agent, "thaw").stdout
+    assert ns.hook_lines()[2:] == ["10-first thaw", "20-second thaw"]
+    assert "hook: 20-second: exit status 0" in out
+
+
+def test_failing_hook_aborts_freeze(ns):
+    a = ns.image("a")
+    ns.hook("freeze.d", "10-ok", "exit 0")
+    failing = ns.hook("freeze.d", "20-fail", "exit 3")
+    ns.hook("freeze.d", "30-never", "exit 0")
+    agent = ns.agent()
+
+    proc = ns.freeze(agent, a, check=False)
+    assert proc.returncode != 0
+    assert f"hook '{failing}' failed with exit status 3" in proc.stderr
+    assert "nothing was frozen" in proc.stderr
+    lines = ns.hook_lines()
+    assert "30-never freeze" not in lines
+    assert lines[:2] == ["10-ok freeze", "20-fail freeze"]
+    assert "10-ok thaw" in lines
+    assert not is_frozen(ns, a)
+    assert "frozen: no" in ns.ctl(agent, "fsstatus").stdout
+
+
+def test_hung_hook_times_out(ns):
+    a = ns.image("a")
+    ns.hook("freeze.d", "10-hang", '[ "$1" = freeze ] && exec sleep 60')
+    agent = ns.agent()
+
+    # The agent kills a hook after HOOK_TIMEOUT_MS (10 s).
+    start = time.monotonic()
+    proc = ns.freeze(agent, a, check=False)
+    elapsed = time.monotonic() - start
+    assert proc.returncode != 0
+    assert "timed out after 10000 ms" in proc.stderr
+    assert 9 < elapsed < 15
+    assert not is_frozen(ns, a)
+    assert ns.hook_lines() == ["10-hang freeze", "10-hang thaw"]
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_cgroup_freeze_stops_busy_process(ns):
+    a = ns.image("a")
+    cgroup = ns.make_cgroup()
+    busy = subprocess.Popen(["sh", "-c", "while :; do :; done"])
+    try:
+        with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+            f.write(str(busy.pid))
+        agent = ns.agent()
+
+        out = ns.freeze(agent, a, options=("--processes",)).stdout
+        assert "processes: frozen" in out
+        with open(os.path.join(cgroup, "cgroup.events")) as f:
+            assert "frozen 1" in f.read()
+        before = cpu_ticks(busy.pid)
+        time.sleep(0.5)
+        assert cpu_ticks(busy.pid) == before
+        assert "processes frozen: yes" in ns.ctl(agent, "fsstatus").stdout
+
+        ns.ctl(agent, "thaw")
+        with open(os.path.join(cgroup, "cgroup.events")) as f:
+            assert "frozen 0" in f.read()
+        before = cpu_ticks(busy.pid)
+        time.sleep(0.5)
+        assert cpu_ticks(busy.pid) > before
+    finally:
+        busy.kill()
+        busy.wait()
+
+
+def test_200_cycles_under_write_load(ns):
+    a = ns.image("a", size_mb=32)
+    agent = ns.agent()
+    writer, _ = ns.spawn("sh", "-c",
+                         f"i=0; while :; do dd if=/dev/urandom of={a}/f$((i % 8)) bs=64k "
+                         "count=4 conv=fsync 2>/dev/null; i=$((i + 1)); done")
+    copy = os.path.join(ns.dir, "snapshot.img")
+    checked = 0
+    for cycle in range(200):
+        ns.freeze(agent, a)
+        if cycle % 40 == 39:
+            # What a disk snapshot sees: the image while the filesystem is frozen.
+            shutil.copyfile(ns.image_path("a"), copy)
+            fsck = subprocess.run(["e2fsck", "-fn", copy], capture_output=True, text=True)
+            assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+            checked += 1
+        ns.ctl(agent, "thaw", "--no-clock", "--no-entropy")
+    assert checked == 5
+    assert writer.poll() is None
+    files = ns.run("ls", a).stdout.split()
+    assert len([f for f in files if f.startswith("f")]) == 8
+
+
+def test_no_list_refused_in_test_namespace(ns):
+    agent = ns.agent()
+
+    proc = ns.ctl(agent, "freeze", check=False)
+    assert proc.returncode != 0
+    assert "list the mount points to freeze" in proc.stderr
+    assert "frozen: no" in ns.ctl(agent, "fsstatus").stdout
+
+
+def test_resume_reports_actions_not_taken(ns):
+    agent = ns.agent()
+    ns.hook("resume.d", "10-renew", "exit 0")
+
+    out = ns.ctl(agent, "resume").stdout
+    assert "clock skew:" in out
+    assert "(not corrected)" in out
+    assert "entropy: 0 bytes added, RNG not reseeded" in out
+    assert "skipped: entropy: 64 bytes not added" in out
+    assert "not in the initial PID namespace" in out
+    assert "hook: 10-renew: exit status 0" in out
+    assert ns.hook_lines() == ["10-renew resume"]
+
+
+def test_thaw_carries_host_state(ns):
+    a = ns.image("a")
+    agent = ns.agent()
+
+    ns.freeze(agent, a)
+    out = ns.ctl(agent, "thaw").stdout
+    assert "skipped: entropy: 64 bytes not added" in out
+    out = ns.ctl(agent, "thaw", "--no-entropy").stdout
+    assert "skipped: entropy: the request carried none" in out
+
+
+def test_resume_while_frozen_skips_hooks(ns):
+    a = ns.image("a")
+    ns.hook("resume.d", "10-renew", "exit 0")
+    agent = ns.agent()
+
+    ns.freeze(agent, a)
+    out = ns.ctl(agent, "resume").stdout
+    assert "resume hooks: not run while filesystems are frozen" in out
+    assert ns.hook_lines() == []
+    ns.ctl(agent, "thaw", "--no-clock", "--no-entropy")
+
+
+def test_invalid_freeze_requests(ns):
+    a = ns.image("a")
+    ns.run("mkdir", os.path.join(a, "dir"))
+    agent = ns.agent()
+
+    proc = ns.freeze(agent, "relative/path", check=False)
+    assert "give an absolute path" in proc.stderr
+    proc = ns.ctl(agent, "freeze", os.path.join(a, "dir"), check=False)
+    assert "is not a mount point" in proc.stderr
+    proc = ns.ctl(agent, "freeze", os.path.join(ns.dir, "missing"), check=False)
+    assert "failed to resolve mount point" in proc.stderr
+    proc = ns.ctl(agent, "freeze", "--timeout", "99999", a, check=False)
+    assert proc.returncode == 122
+    assert "invalid --timeout" in proc.stderr
+    assert "frozen: no" in ns.ctl(agent, "fsstatus").stdout
+    # Thawing with nothing frozen succeeds.
+    ns.ctl(agent, "thaw", "--no-clock", "--no-entropy")
+
+
+def ip_json(ns, *args):
+    return json.loads(ns.run("ip", "-j", *args).stdout)
+
+
+def test_netconfig_replaces_mac_addresses_routes(ns):
+    ns.run("ip", "link", "add", "v0", "address", "02:00:00:00:00:01", "type", "veth",
+           "peer", "name", "v1")
+    ns.run("ip", "link", "set", "v0", "up")
+    ns.run("ip", "addr", "add", "10.1.0.2/24", "dev", "v0")
+    ns.run("ip", "route", "add", "default", "via", "10.1.0.1")
+    agent = ns.agent()
+
+    out = ns.ctl(agent, "netconfig", "--mac", "02:00:00:00:00:01", "--new-mac",
+                 "02:00:00:00:00:42", "--address", "10.2.0.5/24", "--address",
+                 "fd00:2::5/64", "--route", "default via 10.2.0.1", "--route",
+                 "192.168.7.0/24 via 10.2.0.9").stdout
+    assert "configured v0" in out
+    link = ip_json(ns, "link", "show", "v0")[0]
+    assert link["address"] == "02:00:00:00:00:42"
+    assert "UP" in link["flags"]
+    addrs = {(a["local"], a["prefixlen"]) for a in ip_json(ns, "addr", "show", "v0")[0]["addr_info"]
+             if a.get("scope") == "global"}
+    assert addrs == {("10.2.0.5", 24), ("fd00:2::5", 64)}
+    routes = {(r["dst"], r.get("gateway")) for r in ip_json(ns, "route", "show")}
+    assert ("default", "10.2.0.1") in routes
+    assert ("192.168.7.0/24", "10.2.0.9") in routes
+    assert ("default", "10.1.0.1") not in routes
+
+
+def test_netconfig_invalid_input(ns):
+    ns.run("ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1")
+    agent = ns.agent()
+
+    proc = ns.ctl(agent, "netconfig", "--interface", "nope0", check=False)
+    assert "no interface named 'nope0'" in proc.stderr
+    proc = ns.ctl(agent, "netconfig", "--interface", "v0", "--new-mac", "01:00:00:00:00:01",
+                  check=False)
+    assert "invalid new MAC address '01:00:00:00:00:01'" in proc.stderr
+    proc = ns.ctl(agent, "netconfig", "--interface", "v0", "--address", "10.0.0.1",
+                  check=False)
+    assert "invalid address '10.0.0.1'" in proc.stderr
+    proc = ns.ctl(agent, "netconfig", "--interface", "v0", "--route", "via 10.0.0.1",
+                  check=False)
+    assert "invalid route" in proc.stderr
+    proc = ns.ctl(agent, "netconfig", "--mac", "02:00:00:00:00:99", check=False)
+    assert "no interface has MAC address" in proc.stderr
