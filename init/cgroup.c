@@ -37,22 +37,24 @@ static void write_limit(const char *name, const char *value)
 		log_info("set %s to %s", path, value);
 }
 
-/* Enables every available controller for the children of the root. */
+/* Enables every available controller for the children of the root, one by
+ * one so that a controller the kernel refuses does not block the others. */
 static void enable_controllers(void)
 {
-	char available[1024], request[1200] = "";
+	char available[1024], request[64];
 	char *save = NULL;
-	size_t used = 0;
 	ssize_t n = read_file(CGROUP_ROOT "/cgroup.controllers", available, sizeof(available));
 
 	if (n <= 0)
 		return;
-	for (char *c = strtok_r(available, " \n", &save); c; c = strtok_r(NULL, " \n", &save))
-		used += (size_t)snprintf(request + used, sizeof(request) - used, "%s+%s",
-					 used ? " " : "", c);
-	if (used && write_file(CGROUP_ROOT "/cgroup.subtree_control", request, used, 0644) < 0)
-		log_warn("failed to enable cgroup controllers '%s': %s; limits are unavailable",
-			 request, strerror(errno));
+	for (char *c = strtok_r(available, " \n", &save); c; c = strtok_r(NULL, " \n", &save)) {
+		int len = snprintf(request, sizeof(request), "+%s", c);
+		int r = write_file(CGROUP_ROOT "/cgroup.subtree_control", request, (size_t)len, 0644);
+
+		if (r < 0)
+			log_info("cgroup controller %s not enabled: %s; its limits are unavailable", c,
+				 strerror(-r));
+	}
 }
 
 void cgroup_setup(struct init *init)

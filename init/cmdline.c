@@ -7,28 +7,43 @@
 #include <string.h>
 
 /* Copies the next word of *text into word (the caller's buffer is at least as
- * long as the text) and advances *text. Returns false at the end. */
+ * long as the text) and advances *text. Like the kernel's next_arg(), double
+ * quotes protect spaces and stay in the word, except a quote that opens the
+ * word or its value after '=', which is removed with the word's closing quote:
+ * ember.hostname="a b" gives hostname=a b, ember.process.args=["sh","-c","x y"]
+ * keeps its JSON quotes. */
 static bool next_word(const char **text, char *word)
 {
 	const char *s = *text;
 	bool quoted = false;
 	size_t n = 0;
+	char *value;
 
 	while (*s == ' ' || *s == '\t' || *s == '\n')
 		s++;
 	if (!*s)
 		return false;
 	for (; *s; s++) {
-		if (*s == '"') {
+		if (*s == '"')
 			quoted = !quoted;
-			continue;
-		}
-		if (!quoted && (*s == ' ' || *s == '\t' || *s == '\n'))
+		else if (!quoted && (*s == ' ' || *s == '\t' || *s == '\n'))
 			break;
 		word[n++] = *s;
 	}
 	word[n] = '\0';
 	*text = s;
+
+	if (word[0] == '"') {
+		memmove(word, word + 1, n--);
+		if (n > 0 && word[n - 1] == '"')
+			word[--n] = '\0';
+	} else if ((value = strchr(word, '=')) != NULL && value[1] == '"') {
+		size_t len = strlen(value + 1);
+
+		memmove(value + 1, value + 2, len);
+		if (len > 1 && value[len - 1] == '"')
+			value[len - 1] = '\0';
+	}
 	return true;
 }
 

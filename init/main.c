@@ -95,8 +95,9 @@ static void start_up(struct init *init)
 		log_info("running in a child PID namespace: module loading, sysctls outside "
 			 "net.* and switching root are skipped");
 	}
-	if (write_file("/proc/self/oom_score_adj", "-1000\n", 6, 0644) < 0)
-		log_warn("failed to set init's oom_score_adj to -1000");
+	if ((r = write_file("/proc/self/oom_score_adj", "-1000\n", 6, 0644)) < 0)
+		log_msg(init->initial_pidns ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, "failed to set init's oom_score_adj to -1000: %s; the OOM killer may "
+			 "choose init", strerror(-r));
 	timings_mark(init, TIMING_MOUNTS);
 }
 
