@@ -156,18 +156,20 @@ def main():
             # The download reads the file this peer's upload wrote.
             for direction, action, src, dst in (("host → guest", peer.up, source, up_dest),
                                                 ("guest → host", peer.down, up_dest, down_dest)):
-                samples = []
-                for index in range(runs):
-                    samples.append(action(src, dst))
-                    if index == 0 and not filecmp.cmp(source, dst, shallow=False):
-                        raise RuntimeError(f"{peer.name} {direction}: the copy differs from "
-                                           "the source")
+                try:
+                    samples = copy_runs(action, src, dst, source, runs)
+                except (RuntimeError, subprocess.TimeoutExpired) as error:
+                    message = f"{peer.name} {direction} was not measured: {error}"
+                    result["notes"].append(message)
+                    common.log(message)
+                    break
                 summary = common.summarize(samples)
                 summary["mb_per_s"] = size_mb * 1.048576 / (summary["median_ms"] / 1e3)
                 result["throughput"].append({"peer": peer.name, "direction": direction,
                                              **summary})
-            os.unlink(up_dest)
-            os.unlink(down_dest)
+            for path in (up_dest, down_dest):
+                if os.path.exists(path):
+                    os.unlink(path)
         if agent_proc:
             result["agent_rss_kib"] = {
                 "before": rss_before,
@@ -177,6 +179,17 @@ def main():
 
     result["tables"] = tables(result, runs)
     common.write_result("copy", result)
+
+
+def copy_runs(action, src, dst, source, runs):
+    """Copies src to dst runs times and returns the durations in seconds. The
+    first copy must equal source byte for byte."""
+    samples = []
+    for index in range(runs):
+        samples.append(action(src, dst))
+        if index == 0 and not filecmp.cmp(source, dst, shallow=False):
+            raise RuntimeError("the copy differs from the source")
+    return samples
 
 
 def timed_call(action, *args):
