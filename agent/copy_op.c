@@ -134,7 +134,7 @@ static void read_worker(struct copy_op *op)
 		size_t len;
 		int r = frame_reader_read(&op->reader, op->sock, &body, &len);
 		if (r == 0)
-			return;
+			break;
 		if (r < 0) {
 			fail_op(op, r == -ENODATA ? "the copy worker exited before finishing"
 						  : strerror(-r));
