@@ -70,6 +70,7 @@ Ember__Code freeze_reply_code(int errno_value)
 	case ETIMEDOUT:
 		return EMBER__CODE__CODE_TIMED_OUT;
 	case EBUSY:
+	case ECANCELED:
 		return EMBER__CODE__CODE_FAILED_PRECONDITION;
 	default:
 		return EMBER__CODE__CODE_INTERNAL;
