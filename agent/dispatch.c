@@ -95,7 +95,8 @@ void dispatch_request(struct conn *conn, const Ember__Request *request)
 	}
 	if ((def->flags & OP_NEEDS_INIT) && !agent->opts.under_init) {
 		ember_error(conn, EMBER__CODE__CODE_UNSUPPORTED, 0,
-			    "operation '%s' needs ember-init: this agent runs standalone", def->name);
+			    "operation '%s' is not supported by a standalone agent: it needs "
+			    "ember-init", def->name);
 		return;
 	}
 	if (agent->frozen && !(def->flags & OP_WHILE_FROZEN)) {
