@@ -52,6 +52,15 @@ class EmberVM:
         return self.ctl("exec", "--", "/bin/sh", "-c", script, timeout=timeout,
                         check=check).stdout
 
+    def clock_offset(self):
+        """Returns the guest's wall clock minus the host's, in seconds, as a
+        (low, high) range. busybox date prints whole seconds only, so the
+        range is about one second wide plus the exec's round trip."""
+        before = time.time()
+        seconds = int(self.run("date +%s").strip())
+        after = time.time()
+        return seconds - after, seconds + 1 - before
+
     def wait_ready(self, timeout=READY_TIMEOUT_S):
         """Waits for the agent with `emberctl wait-ready`, in short rounds so
         that a guest that powered off fails at once instead of at the timeout."""

@@ -129,7 +129,10 @@ def ember_disk(path, workdir, kernel, bin_dir, config, token, files=None, size_m
     modules: the boot initramfs loads them)."""
     tree = os.path.join(str(workdir), "disk-tree")
     shutil.rmtree(tree, ignore_errors=True)
-    ember_tree(kernel, bin_dir, config, token, modules=(), files=files).extract(tree)
+    image = ember_tree(kernel, bin_dir, config, token, modules=(), files=files)
+    # A root filesystem starts at /sbin/ember-init; /init is for initramfs images.
+    del image.entries["/init"]
+    image.extract(tree)
     ext4_image(path, tree, size_mb)
     shutil.rmtree(tree)
     return path
