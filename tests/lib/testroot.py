@@ -74,6 +74,8 @@ class BootResult:
 
 
 class TestRoot:
+    __test__ = False  # not a pytest test class despite its name
+
     def __init__(self, workdir, init_binary, fs="tmpfs", size_mb=64, agent_binary=None):
         self.workdir = str(workdir)
         self.init_binary = init_binary
