@@ -434,3 +434,68 @@ def test_netconfig_invalid_input(ns):
     assert "invalid route" in proc.stderr
     proc = ns.ctl(agent, "netconfig", "--mac", "02:00:00:00:00:99", check=False)
     assert "no interface has MAC address" in proc.stderr
+
+
+def test_agent_stop_thaws(ns):
+    a = ns.image("a")
+    agent = ns.agent()
+
+    ns.freeze(agent, a)
+    writer = assert_blocked_then_completes(ns, agent, os.path.join(a, "file"))
+    agent.stop()
+    assert agent.proc.returncode == 0
+    assert writer.wait(timeout=10) == 0
+    assert not is_frozen(ns, a)
+    assert not os.path.exists(os.path.join(ns.run_dir, "frozen"))
+
+
+def test_thaw_during_freeze_is_unavailable(ns):
+    a = ns.image("a")
+    ns.hook("freeze.d", "10-slow", '[ "$1" = freeze ] && sleep 1')
+    agent = ns.agent()
+
+    freezing = subprocess.Popen([ns.emberctl_binary, "-c", agent.addr, "freeze", a],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 5
+    while ns.hook_lines() == [] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc = ns.ctl(agent, "thaw", "--no-clock", "--no-entropy", check=False)
+    assert proc.returncode != 0
+    assert "in progress" in proc.stderr
+    proc = ns.ctl(agent, "exec", "--", "/bin/true", check=False)
+    assert "filesystems are frozen" in proc.stderr
+    ns.ctl(agent, "ping")
+    assert freezing.wait(timeout=10) == 0
+    ns.ctl(agent, "thaw", "--no-clock", "--no-entropy")
+    assert not is_frozen(ns, a)
+
+
+def ns_pid(host_pid):
+    """The pid of a process inside its own PID namespace (the last NSpid)."""
+    with open(f"/proc/{host_pid}/status") as f:
+        for line in f:
+            if line.startswith("NSpid:"):
+                return int(line.split()[-1])
+    raise AssertionError(f"no NSpid line for {host_pid}")
+
+
+def test_resume_signals_entrypoint(ns):
+    marker = os.path.join(ns.dir, "renewed")
+    entrypoint, host_pid = ns.spawn(
+        "sh", "-c", f"trap 'echo renewed > {marker}; exit 0' USR1; while :; do sleep 0.05; done")
+    with open(os.path.join(ns.run_dir, "status"), "w") as f:
+        json.dump({"state": "running", "pid": ns_pid(host_pid)}, f)
+    agent = ns.agent(["--resume-signal", "10"])
+
+    out = ns.ctl(agent, "resume", "--no-clock", "--no-entropy").stdout
+    assert "signal" not in out
+    assert entrypoint.wait(timeout=10) == 0
+    with open(marker) as f:
+        assert f.read() == "renewed\n"
+
+
+def test_resume_signal_without_entrypoint(ns):
+    agent = ns.agent(["--resume-signal", "10"])
+
+    out = ns.ctl(agent, "resume", "--no-clock", "--no-entropy").stdout
+    assert "skipped: signal 10: no running entrypoint" in out
