@@ -208,7 +208,8 @@ def tables(result, runs):
                      common.fmt_ratio(entry["mb_per_s"], ember["mb_per_s"]) if ember else "—"])
     out = [{"title": f"Copy of one {result['size_mb']} MiB file over a Unix socket "
                      f"(median of {runs})",
-            "header": ["method", "direction", "median time", "throughput", "÷ ember"],
+            "header": ["method", "direction", "median time", "throughput",
+                       "throughput ÷ ember's"],
             "rows": rows}]
     rss = result.get("agent_rss_kib")
     if rss:
