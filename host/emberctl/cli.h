@@ -16,6 +16,9 @@
 #define EXIT_TIMED_OUT 124      /* exec --timeout expired (as timeout(1) does) */
 #define EXIT_REMOTE 125         /* the agent rejected the request or broke the protocol */
 
+/* How long a command waits for the agent's response to its request (wait,
+ * logs -f and exec output have no limit). */
+#define RESPONSE_TIMEOUT_MS 30000
 /* Default for wait-ready --timeout, in seconds. */
 #define WAIT_READY_TIMEOUT_S_DEFAULT 60
 /* Largest file read by start --secret-file. */

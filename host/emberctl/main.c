@@ -162,6 +162,7 @@ static int open_client(struct cli *cli, const struct global_options *opts)
 {
 	struct ember_client_options options = {
 		.connect_timeout_ms = opts->connect_timeout_ms,
+		.io_timeout_ms = RESPONSE_TIMEOUT_MS,
 		.client_name = "emberctl/" EMBER_VERSION,
 	};
 	struct ember_error err = { 0 };

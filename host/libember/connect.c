@@ -264,10 +264,11 @@ int ember_transport_connect(const struct ember_client *client, int *fd, struct e
 	if (client->address.transport == EMBER_TRANSPORT_HVSOCK && r == -ECONNREFUSED)
 		return ember_error_set(err, EMBER_ERROR_CONNECT, r,
 				       "failed to connect: the VMM rejected CONNECT %u (guest "
-				       "not listening?) after %d attempts in %llu ms",
-				       client->address.port, attempts,
+				       "not listening?) after %d attempt%s in %llu ms",
+				       client->address.port, attempts, attempts == 1 ? "" : "s",
 				       (unsigned long long)(now_ms() - start));
 	return ember_error_set(err, EMBER_ERROR_CONNECT, r,
-			       "failed to connect: %s (%d attempts in %llu ms)", strerror(-r),
-			       attempts, (unsigned long long)(now_ms() - start));
+			       "failed to connect: %s (%d attempt%s in %llu ms)", strerror(-r),
+			       attempts, attempts == 1 ? "" : "s",
+			       (unsigned long long)(now_ms() - start));
 }

@@ -130,7 +130,7 @@ const char *ember_code_name(enum ember_code code);
 struct ember_client_options {
 	const void *token;              /* TCP token bytes, copied; NULL for none */
 	size_t token_len;               /* at most EMBER_TOKEN_MAX */
-	int connect_timeout_ms;         /* retry budget; 0 tries once; < 0 the default */
+	int connect_timeout_ms;         /* retry budget; 0: one attempt of at most 1 s; < 0: default */
 	int io_timeout_ms;              /* unary calls: limit for each response; <= 0 none */
 	const char *client_name;        /* sent to the agent's log; NULL: "libember/VERSION" */
 };
@@ -157,8 +157,9 @@ int ember_read_token_file(const char *path, void **token, size_t *token_len,
 int ember_ping(struct ember_client *client, uint32_t *agent_version, struct ember_error *err);
 
 /* Pings until the agent answers or timeout_ms passes, reconnecting with
- * backoff after every failure. Returns 0, or -ETIMEDOUT with the last failure
- * in err. A remote error other than "unavailable" ends the wait at once. */
+ * backoff after every failure. Returns 0, or the last failure's negative errno
+ * with its message prefixed by "agent not ready within N ms". A remote error
+ * other than "unavailable" ends the wait at once. */
 int ember_wait_ready(struct ember_client *client, int timeout_ms, struct ember_error *err);
 
 struct ember_boot_timing {

@@ -1,5 +1,6 @@
 /* Unary operations: one request, one response. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -28,20 +29,25 @@ int ember_ping(struct ember_client *client, uint32_t *agent_version, struct embe
 int ember_wait_ready(struct ember_client *client, int timeout_ms, struct ember_error *err)
 {
 	struct timespec start, now;
-	int saved_timeout = client->connect_timeout_ms;
-	int r;
+	int saved_connect = client->connect_timeout_ms;
+	int saved_io = client->io_timeout_ms;
+	int r = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		long elapsed;
+	for (bool tried = false;; tried = true) {
+		long elapsed, left;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-		/* The connect retries with backoff cover the wait; the loop only
-		 * repeats after the agent accepted but could not answer yet. */
-		client->connect_timeout_ms = timeout_ms > elapsed ? (int)(timeout_ms - elapsed) : 0;
+		left = timeout_ms > elapsed ? timeout_ms - elapsed : 0;
+		if (tried && left == 0)
+			break;
+		/* The connect retries with backoff cover most of the wait; the
+		 * loop only repeats after the agent accepted but could not answer. */
+		client->connect_timeout_ms = (int)left;
+		client->io_timeout_ms = left > 0 ? (int)left : 1;
 		r = ember_ping(client, NULL, err);
-		if (r == 0 || elapsed >= timeout_ms)
+		if (r == 0 || left == 0)
 			break;
 		if (r == -EREMOTEIO && (!err || err->code != EMBER_CODE_UNAVAILABLE))
 			break;
@@ -49,7 +55,15 @@ int ember_wait_ready(struct ember_client *client, int timeout_ms, struct ember_e
 
 		nanosleep(&pause, NULL);
 	}
-	client->connect_timeout_ms = saved_timeout;
+	client->connect_timeout_ms = saved_connect;
+	client->io_timeout_ms = saved_io;
+	if (r < 0 && err) {
+		char last[EMBER_ERROR_MESSAGE_MAX];
+
+		memcpy(last, err->message, sizeof(last));
+		snprintf(err->message, sizeof(err->message), "agent not ready within %d ms: %.400s",
+			 timeout_ms, last);
+	}
 	return r;
 }
 
