@@ -122,6 +122,8 @@ static Ember__Code code_for_errno(int err)
 	case EACCES:
 	case EPERM:
 		return EMBER__CODE__CODE_PERMISSION_DENIED;
+	case ENOEXEC:
+		return EMBER__CODE__CODE_INVALID_ARGUMENT;
 	case ENOMEM:
 	case EAGAIN:
 	case EMFILE:
