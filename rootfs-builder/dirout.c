@@ -56,7 +56,8 @@ static void apply_xattrs(struct dir_writer *w, int fd, const struct tree_inode *
 	}
 }
 
-/* Owner first, then mode: chown clears setuid and setgid bits. */
+/* Owner first, then mode and extended attributes: chown clears the setuid and setgid bits
+ * and security.capability. */
 static void apply_owner_mode(struct dir_writer *w, int fd, const struct tree_inode *in)
 {
 	if (fchown(fd, in->uid, in->gid) < 0)
@@ -89,8 +90,8 @@ static int write_child(struct dir_writer *w, struct tree_dentry *d, int dirfd,
 			goto fail;
 		err = write_children(w, d, fd, path);
 		if (err == 0) {
-			apply_xattrs(w, fd, in);
 			apply_owner_mode(w, fd, in);
+			apply_xattrs(w, fd, in);
 		}
 		close(fd);
 		set_times(dirfd, d->name, in->mtime, AT_SYMLINK_NOFOLLOW);
@@ -103,8 +104,8 @@ static int write_child(struct dir_writer *w, struct tree_dentry *d, int dirfd,
 			goto fail;
 		err = copy_content(w, fd, in);
 		if (err == 0) {
-			apply_xattrs(w, fd, in);
 			apply_owner_mode(w, fd, in);
+			apply_xattrs(w, fd, in);
 		}
 		close(fd);
 		if (err < 0) {
@@ -183,8 +184,8 @@ int dir_write(struct tree *tree, const char *path, const struct output_options *
 	}
 	err = write_children(&w, tree->root, fd, path);
 	if (err == 0) {
-		apply_xattrs(&w, fd, tree->root->inode);
 		apply_owner_mode(&w, fd, tree->root->inode);
+		apply_xattrs(&w, fd, tree->root->inode);
 	}
 	close(fd);
 	set_times(AT_FDCWD, path, tree->root->inode->mtime, 0);
