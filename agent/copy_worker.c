@@ -94,7 +94,7 @@ static char *bytes_string(const ProtobufCBinaryData *bytes)
  * directory under the source's name (or merged, for SRC/.), otherwise as dest
  * itself, replacing a file that is there. */
 static int resolve_dest(int fd, const Ember__CopyInRequest *request, const char *dest,
-			int *parent_fd, char **root_name)
+			int *parent_fd, char **root_name, char **parent_path)
 {
 	struct stat st;
 	bool exists = stat(dest, &st) == 0;
@@ -107,6 +107,7 @@ static int resolve_dest(int fd, const Ember__CopyInRequest *request, const char 
 		if (*parent_fd < 0)
 			return send_error(fd, copy_errno_code(-errno), -errno, dest,
 					  "failed to open '%s': %s", dest, strerror(errno));
+		*parent_path = strdup(dest);
 		if (request->contents_only)
 			return 0;
 		*root_name = bytes_string(&request->root_name);
@@ -141,6 +142,7 @@ static int resolve_dest(int fd, const Ember__CopyInRequest *request, const char 
 		return 1;
 	}
 	*root_name = strdup(slash + 1);
+	*parent_path = strdup(dir);
 	free(copy);
 	return 0;
 }
@@ -161,8 +163,8 @@ static int copy_in(int fd, const Ember__CopyInRequest *request)
 	}
 
 	int parent_fd = -1;
-	char *root_name = NULL;
-	int status = resolve_dest(fd, request, dest, &parent_fd, &root_name);
+	char *root_name = NULL, *dest_dir = NULL;
+	int status = resolve_dest(fd, request, dest, &parent_fd, &root_name, &dest_dir);
 	if (status != 0)
 		goto out;
 
@@ -180,6 +182,7 @@ static int copy_in(int fd, const Ember__CopyInRequest *request)
 	if (r == 0) {
 		status = send_result(fd, &report);
 	} else if (r != -ECONNRESET) {
+		copy_report_prefix(&report, dest_dir);
 		status = send_error(fd, copy_errno_code(r), r, report.error_path, "%s",
 				    report.error_message);
 	} else {
@@ -190,6 +193,7 @@ out:
 	if (parent_fd >= 0)
 		close(parent_fd);
 	free(root_name);
+	free(dest_dir);
 	free(dest);
 	return status;
 }
@@ -214,10 +218,9 @@ static int copy_out(int fd, const Ember__CopyOutRequest *request)
 	} else if (r == -EPIPE || r == -ECONNRESET) {
 		status = 1;  /* the agent, and so the client, went away */
 	} else {
-		char path[COPY_NAME_MAX * 2 + 2];
-		snprintf(path, sizeof(path), "%s%s%s", src, report.error_path[0] ? "/" : "",
-			 report.error_path);
-		status = send_error(fd, copy_errno_code(r), r, path, "%s", report.error_message);
+		copy_report_prefix(&report, src);
+		status = send_error(fd, copy_errno_code(r), r, report.error_path, "%s",
+				    report.error_message);
 	}
 	copy_report_free(&report);
 	free(src);

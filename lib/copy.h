@@ -152,6 +152,11 @@ void copy_report_warn(struct copy_report *report, const char *fmt, ...)
 int copy_report_fail(struct copy_report *report, int err, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* Rewrites the failed path of report, which names an entry relative to the
+ * copy's root, as root/path, both in error_path and where the message quotes
+ * it, so the message names the path the user knows. */
+void copy_report_prefix(struct copy_report *report, const char *root);
+
 /* The status code that describes err (-EACCES: permission denied, ...). */
 Ember__Code copy_errno_code(int err);
 

@@ -423,7 +423,7 @@ static int receive_entry(struct receiver *receiver, const Ember__CopyEntry *entr
 	if (copy_name_check((const char *)entry->name.data, entry->name.len) < 0) {
 		snprintf(name, sizeof(name), "%.*s", (int)entry->name.len,
 			 (const char *)entry->name.data);
-		return copy_report_fail(receiver->report, -EINVAL, name,
+		return copy_report_fail(receiver->report, -EINVAL, "",
 					"invalid entry name '%s': names must be relative, without "
 					"'.' or '..' components", name);
 	}

@@ -324,6 +324,30 @@ int copy_report_fail(struct copy_report *report, int err, const char *path, cons
 	return err;
 }
 
+void copy_report_prefix(struct copy_report *report, const char *root)
+{
+	if (report->error == 0 || !root || !root[0])
+		return;
+	char full[sizeof(report->error_path)];
+	size_t root_len = strlen(root);
+	bool slash = root[root_len - 1] == '/';
+	if (report->error_path[0])
+		snprintf(full, sizeof(full), "%s%s%s", root, slash ? "" : "/", report->error_path);
+	else
+		snprintf(full, sizeof(full), "%s", root);
+
+	char quoted[sizeof(report->error_path) + 2];
+	snprintf(quoted, sizeof(quoted), "'%s'", report->error_path);
+	char *at = strstr(report->error_message, quoted);
+	if (at) {
+		char message[sizeof(report->error_message)];
+		snprintf(message, sizeof(message), "%.*s'%s'%s", (int)(at - report->error_message),
+			 report->error_message, full, at + strlen(quoted));
+		memcpy(report->error_message, message, sizeof(message));
+	}
+	memcpy(report->error_path, full, sizeof(full));
+}
+
 Ember__Code copy_errno_code(int err)
 {
 	switch (-err) {

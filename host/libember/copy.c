@@ -229,8 +229,10 @@ int ember_copy_in(struct ember_client *client, const char *local_src, const char
 	copy_report_init(&report);
 	struct copy_send_options send_options = { .follow_root_link = options->follow_link };
 	r = copy_send_tree(&session.stream, local_src, &send_options, &report);
-	if (r < 0)
+	if (r < 0) {
+		copy_report_prefix(&report, local_src);
 		r = copy_client_fail(&session, r, &report, err);
+	}
 	else
 		r = copy_client_wait_result(&session, result, err);
 	if (r == 0 && result) {
@@ -248,11 +250,13 @@ int ember_copy_in(struct ember_client *client, const char *local_src, const char
 
 /* The host side of docker cp's rules for copy-out: where the root entry goes. */
 static int local_destination(const char *guest_src, const char *local_dest, int *parent_fd,
-			     char *root_name, size_t root_size, bool *merge, struct ember_error *err)
+			     char *root_name, size_t root_size, bool *merge, char *parent_path,
+			     size_t parent_size, struct ember_error *err)
 {
 	struct stat st;
 	*merge = false;
 	if (stat(local_dest, &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(parent_path, parent_size, "%s", local_dest);
 		*parent_fd = open(local_dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (*parent_fd < 0)
 			return ember_error_set(err, EMBER_ERROR_USAGE, -errno,
@@ -286,6 +290,7 @@ static int local_destination(const char *guest_src, const char *local_dest, int 
 		*slash = '\0';
 		dir_path = dir[0] ? dir : "/";
 	}
+	snprintf(parent_path, parent_size, "%s", dir_path);
 	*parent_fd = open(dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int r = 0;
 	if (*parent_fd < 0)
@@ -310,9 +315,10 @@ int ember_copy_out(struct ember_client *client, const char *guest_src, const cha
 
 	int parent_fd = -1;
 	char root_name[256];
+	char parent_path[COPY_NAME_MAX + 1];
 	bool merge;
 	int r = local_destination(guest_src, local_dest, &parent_fd, root_name, sizeof(root_name),
-				  &merge, err);
+				  &merge, parent_path, sizeof(parent_path), err);
 	if (r < 0)
 		return r;
 
@@ -340,8 +346,10 @@ int ember_copy_out(struct ember_client *client, const char *guest_src, const cha
 	copy_report_init(&report);
 	r = copy_recv_tree(&session.stream, parent_fd, merge ? NULL : root_name, &recv_options,
 			   &report);
-	if (r < 0)
+	if (r < 0) {
+		copy_report_prefix(&report, parent_path);
 		r = copy_client_fail(&session, r, &report, err);
+	}
 	else
 		r = copy_client_wait_result(&session, result, err);
 	copy_report_free(&report);

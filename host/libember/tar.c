@@ -347,6 +347,8 @@ int tar_read_header(int fd, struct tar_header *header)
 		r = tar_read_content(fd, block, TAR_BLOCK);
 		if (r == -EBADMSG)
 			r = 0;  /* end of input without the end blocks */
+		else if (r == 0)
+			r = 1;
 		if (r <= 0)
 			goto out;
 		static const uint8_t zeros[TAR_BLOCK];
