@@ -122,8 +122,8 @@ static void job_conn_closed(struct conn *conn, int err, void *data)
 	job->conn = NULL;
 }
 
-/* Detaches the job from its connection; returns the connection to answer on,
- * or NULL when the client has gone. */
+/* Detaches the job from its connection. Returns the connection to send the
+ * reply on, or NULL when the client has gone. */
 static struct conn *job_take_conn(struct freeze_job *job)
 {
 	static const struct conn_handler none = { 0 };

@@ -17,7 +17,7 @@
 #define FREEZE_TIMEOUT_DEFAULT_S 60
 #define FREEZE_TIMEOUT_MAX_S 3600
 
-/* The message of the error exec and copy-in answer while frozen. */
+/* The message of the error that exec and copy-in return while frozen. */
 #define FREEZE_REJECT_MESSAGE "filesystems are frozen"
 
 /* Whether filesystems are frozen or a freeze or thaw is in progress. */

@@ -1,4 +1,4 @@
-/* Freezing the workload: cgroup v2's cgroup.freeze on the cgroup that holds
+/* Freezing the workload: cgroup v2's cgroup.freeze on the cgroup that contains
  * the entrypoint and every exec session, then waiting until cgroup.events
  * reports "frozen 1" (the kernel stops the tasks asynchronously). */
 #ifndef EMBER_FREEZE_CGROUP_H

@@ -2,9 +2,9 @@
  * points kept in the run directory so that ember-init or a restarted agent can
  * thaw them.
  *
- * Everything here blocks (FIFREEZE waits for writeback), so the agent calls it
- * from a worker thread; the record lives on tmpfs and is written before the
- * first FIFREEZE. */
+ * Everything here blocks because FIFREEZE waits for writeback, so the agent
+ * calls it from a worker thread. The record lives on tmpfs and is written
+ * before the first FIFREEZE. */
 #ifndef EMBER_FREEZE_ENGINE_H
 #define EMBER_FREEZE_ENGINE_H
 
@@ -23,7 +23,7 @@
 int freeze_plan_open(struct freeze_plan *plan, size_t *failed);
 
 /* Syncs and freezes the PENDING targets in plan order. A filesystem that
- * answers EOPNOTSUPP, or EBUSY because someone else froze it, becomes SKIPPED
+ * fails with EOPNOTSUPP, or EBUSY because someone else froze it, becomes SKIPPED
  * with its reason. On any other error every target frozen so far is thawed in
  * reverse order; returns that -errno with *failed set to the failing target. */
 int freeze_plan_freeze(struct freeze_plan *plan, size_t *failed);

@@ -110,8 +110,8 @@ __attribute__((noreturn)) static void exec_hook(char *path, char *arg)
 
 /* In the child: waits for the hook and exits with its shell-style status.
  * This waiter never calls execve, so it keeps the exit signal 0 it was
- * created with; an execve would reset it to SIGCHLD, and the agent's
- * waitpid(-1) reaper would then collect it before wait_hook could. */
+ * created with. An execve resets the exit signal to SIGCHLD, and the agent's
+ * waitpid(-1) reaper would then collect the process before wait_hook could. */
 __attribute__((noreturn)) static void wait_for_hook(char *path, char *arg)
 {
 	struct hook_clone_args args = { .exit_signal = SIGCHLD };

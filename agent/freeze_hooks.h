@@ -27,7 +27,7 @@ struct hooks_report {
 /* Runs the hooks in dir with arg. A missing directory runs nothing. With
  * stop_on_failure the first failing hook (non-zero status, killed, timed
  * out) ends the run. Returns 0 when every hook succeeded, 1 when one failed
- * (report->failure says which and how), or -errno when dir cannot be read or
+ * (report->failure names the hook and the cause), or -errno when dir cannot be read or
  * a hook cannot be started. */
 int hooks_run(const char *dir, const char *arg, unsigned int timeout_ms, bool stop_on_failure,
 	      struct hooks_report *report);

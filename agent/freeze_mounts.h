@@ -19,7 +19,7 @@ enum freeze_target_state {
 	FREEZE_TARGET_PENDING,   /* to be frozen */
 	FREEZE_TARGET_FROZEN,
 	FREEZE_TARGET_THAWED,
-	FREEZE_TARGET_SKIPPED,   /* reason says why */
+	FREEZE_TARGET_SKIPPED,   /* reason gives the cause */
 	FREEZE_TARGET_DUPLICATE, /* same superblock as the entry named in reason */
 };
 
@@ -58,8 +58,8 @@ void freeze_unescape(char *field);
 /* Replaces target->reason with a copy of reason. Returns 0 or -ENOMEM. */
 int freeze_target_set_reason(struct freeze_target *target, const char *reason);
 
-/* The state a client sees: "frozen", "thawed", "skipped" or "pending"; a
- * DUPLICATE entry reports the state of its primary. */
+/* Returns the state sent to clients: "frozen", "thawed", "skipped" or
+ * "pending". A DUPLICATE entry reports the state of its primary. */
 const char *freeze_plan_state_name(const struct freeze_plan *plan, size_t index);
 
 #endif

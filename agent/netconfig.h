@@ -10,7 +10,7 @@
 
 /* Addresses or routes one request may carry. */
 #define NETCONFIG_ENTRIES_MAX 64
-/* Longest address, route or MAC string accepted (bytes). */
+/* Maximum length of an address, route or MAC string (bytes, NUL included). */
 #define NETCONFIG_STRING_MAX 128
 
 /* Parses "aa:bb:cc:dd:ee:ff" into mac. Returns 0, or -EINVAL for another

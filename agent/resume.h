@@ -2,7 +2,7 @@
  * clock from the host's time, and fresh entropy into the kernel's pool.
  *
  * Both act on the whole machine, so they run only when the agent is in the
- * initial PID namespace (a real guest); elsewhere the result lists what would
+ * initial PID namespace (a real guest). Elsewhere the result lists what would
  * have been done. CLOCK_MONOTONIC is never changed. */
 #ifndef EMBER_RESUME_H
 #define EMBER_RESUME_H
@@ -54,7 +54,7 @@ int64_t resume_corrected_time(int64_t host_wall_ns, uint64_t received_mono_ns,
 
 /* Applies the request: clock (when the skew needs it), RNDADDENTROPY and
  * RNDRESEEDCRNG. Outside the initial PID namespace nothing is changed and
- * result->skipped says what would have been. Returns 0, -EINVAL for more
+ * result->skipped lists what would have been done. Returns 0, -EINVAL for more
  * than RESUME_ENTROPY_MAX bytes, or -errno of the step that failed, with
  * *failed_step naming it ("set the clock", "add entropy and reseed the RNG"). */
 int resume_apply(const struct resume_request *request, bool initial_pid_namespace,

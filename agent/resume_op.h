@@ -12,7 +12,7 @@
 
 /* Copies a request's HostState into request (entropy copied, arrival time
  * taken now). *has_host is false when host is NULL. Returns 0; -1 after
- * answering an Error for entropy over RESUME_ENTROPY_MAX; or -ENOMEM. */
+ * sending an Error for entropy over RESUME_ENTROPY_MAX; or -ENOMEM. */
 int resume_op_take_host(struct conn *conn, const Ember__HostState *host,
 			struct resume_request *request, bool *has_host);
 

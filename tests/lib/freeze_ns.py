@@ -1,11 +1,11 @@
 """The freeze suite's namespace, images and agent.
 
-FreezeNs is a private mount, PID and network namespace held
-by a sleeping process, with ext4 images that the test creates, attached to loop
-devices and mounted under the test's temporary directory inside that
-namespace only. ember-agent runs inside the namespace on a Unix socket, with
-its run directory, hooks directory and workload cgroup pointed at the test's
-own. The agent is never started with --freeze-all.
+FreezeNs is a private mount, PID and network namespace held by a sleeping
+process. The test creates ext4 images, attaches them to loop devices and
+mounts them under its temporary directory inside that namespace only.
+ember-agent runs inside the namespace on a Unix socket, with its run
+directory, hooks directory and workload cgroup pointed at the test's own. The
+agent is never started with --freeze-all.
 
 Safety: FreezeNs.freeze() refuses any mount point that this fixture did not
 mount, and teardown thaws every test mount (fsfreeze -u) before it stops the
