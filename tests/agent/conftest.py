@@ -4,10 +4,26 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 
+import pyember
 from agent_harness import Agent
+
+
+def wait_accepting(address, timeout=5.0):
+    """Waits until address accepts connections: the socket file exists as
+    soon as the agent binds it, a moment before it listens."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pyember.connect(address, timeout=1.0).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 @pytest.fixture
@@ -33,8 +49,9 @@ def start_agent(ember_bin, short_dir):
         os.makedirs(workdir, exist_ok=True)
         agent = Agent(ember_bin("ember-agent"), workdir, args=args, tcp=tcp, token=token,
                       env=env)
-        agent.start()
         started.append(agent)
+        agent.start()
+        wait_accepting(agent.addr)
         return agent
 
     yield start
