@@ -338,12 +338,17 @@ static void stdin_flush(struct session *session)
 				stdin_close(session);
 			break;
 		}
+		if (n > 0) {
+			uint8_t last = session->stdin_buf[n - 1];
+
+			session->tty_partial_line = last != '\n' && last != '\r';
+		}
 		memmove(session->stdin_buf, session->stdin_buf + n, session->stdin_len - (size_t)n);
 		session->stdin_len -= (size_t)n;
 	}
 	if (session->stdin_len == 0 && session->stdin_eof && session->stdin_fd >= 0) {
 		if (session->tty) {
-			stdin_send_tty_eof(session, false);
+			stdin_send_tty_eof(session, session->tty_partial_line);
 			session->stdin_eof = false;
 		} else {
 			stdin_close(session);
@@ -398,15 +403,6 @@ static void session_on_frame(struct conn *conn, const Ember__ClientFrame *frame,
 			ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
 				    "unexpected StdinEof for session %s: the request did not ask for stdin",
 				    session->id);
-			break;
-		}
-		if (session->tty && session->stdin_len > 0 &&
-		    session->stdin_buf[session->stdin_len - 1] != '\n') {
-			/* The ^D that follows must submit the partial line first. */
-			session->stdin_eof = true;
-			stdin_flush(session);
-			if (session->stdin_fd >= 0 && session->stdin_len == 0)
-				stdin_send_tty_eof(session, false);
 			break;
 		}
 		session->stdin_eof = true;

@@ -64,6 +64,7 @@ struct session {
 	size_t stdin_len;
 	bool stdin_eof;          /* close (or send ^D) once stdin_buf is written */
 	bool client_stdin;       /* the attached client may send stdin */
+	bool tty_partial_line;   /* the last byte written to the PTY ended no line */
 
 	struct conn *conn;
 
