@@ -358,6 +358,9 @@ int entrypoint_start(struct init *init, const struct config *process, char *err,
 void entrypoint_exited(struct init *init, int status)
 {
 	init->entry_exited = true;
+	/* Its last output goes first, on a line of its own. */
+	entrypoint_drain(init);
+	console_end_line();
 	if (WIFSIGNALED(status)) {
 		init->entry_code = -1;
 		init->entry_signal = WTERMSIG(status);
@@ -371,7 +374,6 @@ void entrypoint_exited(struct init *init, int status)
 		log_info("the entrypoint (pid %d) exited with status %d", (int)init->entry_pid,
 			 init->entry_code);
 	}
-	entrypoint_drain(init);
 	if (init->state != STATE_STOPPING)
 		init->state = STATE_EXITED;
 	status_write(init);

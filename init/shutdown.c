@@ -159,25 +159,20 @@ static void enter_agent_phase(struct init *init)
 	agent_stop(init, SIGTERM);
 }
 
-/* One check of the shutdown's progress, every INIT_POLL_MS. */
-static void step(struct loop *loop, void *data)
+/* Advances the shutdown by one phase when its condition holds; returns true
+ * when it did, so that the caller checks the next phase at once. */
+static bool advance(struct init *init, uint64_t now)
 {
-	struct init *init = data;
-	uint64_t now = monotonic_ms();
-
-	(void)loop;
-	init->poll_timer = 0;
-	reaper_reap(init);
 	switch (init->phase) {
 	case PHASE_TERM:
 	case PHASE_KILL:
 		if (signal_others(init, 0, 0) == 0) {
 			init->phase = PHASE_WAITERS;
 			init->phase_deadline_ms = now + CONTROL_WAIT_ACK_MS;
-			break;
+			return true;
 		}
 		if (now < init->phase_deadline_ms)
-			break;
+			return false;
 		if (init->phase == PHASE_TERM) {
 			log_warn("processes still running after the stop timeout of %u s; killing them",
 				 init->stop_timeout_s);
@@ -185,31 +180,44 @@ static void step(struct loop *loop, void *data)
 			init->phase_deadline_ms = now + INIT_KILL_WAIT_MS;
 			cgroup_kill_workload();
 			signal_others(init, SIGKILL, 0);
-		} else {
-			log_warn("processes survived SIGKILL for %d ms; shutting down anyway",
-				 INIT_KILL_WAIT_MS);
-			init->phase = PHASE_WAITERS;
-			init->phase_deadline_ms = now + CONTROL_WAIT_ACK_MS;
+			return false;
 		}
-		break;
+		log_warn("processes survived SIGKILL for %d ms; shutting down anyway",
+			 INIT_KILL_WAIT_MS);
+		init->phase = PHASE_WAITERS;
+		init->phase_deadline_ms = now + CONTROL_WAIT_ACK_MS;
+		return true;
 	case PHASE_WAITERS:
-		if (control_pending_acks() == 0 || now >= init->phase_deadline_ms || !init->agent_pid)
-			enter_agent_phase(init);
-		break;
+		if (control_pending_acks() > 0 && now < init->phase_deadline_ms && init->agent_pid)
+			return false;
+		enter_agent_phase(init);
+		return true;
 	case PHASE_AGENT:
-		if (!init->agent_pid || (now >= init->phase_deadline_ms && agent_killed)) {
+		if (!init->agent_pid || (now >= init->phase_deadline_ms && agent_killed))
 			finish(init);
-		} else if (now >= init->phase_deadline_ms) {
+		if (now >= init->phase_deadline_ms) {
 			log_warn("the agent (pid %d) did not stop within %d ms; killing it",
 				 (int)init->agent_pid, INIT_AGENT_STOP_MS);
 			agent_stop(init, SIGKILL);
 			agent_killed = true;
 			init->phase_deadline_ms = now + INIT_KILL_WAIT_MS;
 		}
-		break;
+		return false;
 	default:
-		return;
+		return false;
 	}
+}
+
+/* One check of the shutdown's progress, every INIT_POLL_MS. */
+static void step(struct loop *loop, void *data)
+{
+	struct init *init = data;
+
+	(void)loop;
+	init->poll_timer = 0;
+	reaper_reap(init);
+	while (advance(init, monotonic_ms()))
+		reaper_reap(init);
 	schedule(init);
 }
 
@@ -235,5 +243,5 @@ void shutdown_begin(struct init *init, const char *reason, int action)
 			 (int)init->entry_pid, strerror(errno));
 	/* Everyone else, including processes that left the group with setsid. */
 	signal_others(init, SIGTERM, init->entry_started ? init->entry_pid : 0);
-	schedule(init);
+	step(init->loop, init);
 }
