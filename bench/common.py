@@ -92,6 +92,49 @@ class Session:
         self.defer(run, ["umount", target])
 
 
+def cgroup2_mount():
+    """Returns where a cgroup2 hierarchy is mounted (/sys/fs/cgroup on a
+    cgroup2-only machine, /sys/fs/cgroup/unified on a hybrid one), or None."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            separator = fields.index("-")
+            if fields[separator + 1] == "cgroup2":
+                return fields[4]
+    return None
+
+
+def enter_own_cgroup(session):
+    """Moves this process into a new child cgroup of its current cgroup2 group,
+    so that what its children create there (ember-init makes ember/ and
+    workload/) stays inside it. At the end of the session the process moves
+    back and the whole subtree is removed."""
+    mount = cgroup2_mount()
+    if not mount:
+        return None
+    with open("/proc/self/cgroup") as f:
+        current = next(line.split(":", 2)[2].strip() for line in f if line.startswith("0::"))
+    original = os.path.join(mount, current.lstrip("/"))
+    own = os.path.join(original, f"ember-bench-{os.getpid()}")
+    os.mkdir(own)
+    session.defer(remove_cgroup_tree, own)
+    session.defer(move_to_cgroup, original)
+    move_to_cgroup(own)
+    return own
+
+
+def move_to_cgroup(path):
+    with open(os.path.join(path, "cgroup.procs"), "w") as f:
+        f.write(str(os.getpid()))
+
+
+def remove_cgroup_tree(path):
+    """Removes a cgroup and its descendants, deepest first. rmdir fails on a
+    cgroup that still has processes, so nothing running is touched."""
+    for directory, subdirectories, _ in os.walk(path, topdown=False):
+        os.rmdir(directory)
+
+
 def stop_process(proc):
     """Stops a process this session started: SIGTERM, then SIGKILL after
     STOP_TIMEOUT_S, and reaps it."""

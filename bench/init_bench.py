@@ -175,6 +175,9 @@ def main():
     result = {"machine": common.machine(), "notes": []}
 
     with common.Session("init") as session:
+        # ember-init creates its ember/ and workload/ cgroups below the
+        # cgroup it starts in: keep them in one the session removes.
+        common.enter_own_cgroup(session)
         root = build_root(session, ember_init)
         os.environ["EMBER_CMDLINE_FILE"] = "/cmdline-true"
         candidates = [("floor", UNSHARE + ["--root", root, "/bin/true"], False)]
