@@ -19,6 +19,10 @@
 /* Defaults of the options in struct agent_options. */
 #define AGENT_DEFAULT_MAX_SESSIONS 64
 #define AGENT_DEFAULT_GRACE_S 60
+/* After SIGTERM, how long open connections get to finish, and how often
+ * the agent checks whether they have. */
+#define AGENT_STOP_GRACE_MS 500
+#define AGENT_STOP_POLL_MS 20
 /* Most environment entries taken from the boot config's process.env. */
 #define AGENT_IMAGE_ENV_MAX 4096
 
@@ -30,6 +34,7 @@ struct agent {
 	struct loop *loop;
 	bool frozen;
 	bool stopping;
+	uint64_t stop_deadline_ms;
 	int exit_code;
 
 	struct listener listeners[AGENT_LISTENERS_MAX];

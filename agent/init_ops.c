@@ -78,8 +78,9 @@ static void logs_pump(struct logs_stream *logs)
 				return;
 			continue;
 		}
-		/* Nothing new: done unless following output that may still come. */
-		if (!logs->follow || closed) {
+		/* Nothing new: done unless following output that may still come.
+		 * A stopping agent ends the stream with what the ring holds. */
+		if (!logs->follow || closed || conn_agent(logs->conn)->stopping) {
 			conn_ack(logs->conn);
 			return;
 		}
@@ -291,6 +292,52 @@ static json_t *bytes_array(const ProtobufCBinaryData *items, size_t count, size_
 	return array;
 }
 
+/* Length of the key of a "KEY=VALUE" string (the whole string without '='). */
+static size_t key_length(const char *entry, size_t len)
+{
+	const char *eq = memchr(entry, '=', len);
+
+	return eq ? (size_t)(eq - entry) : len;
+}
+
+/* Puts the image's environment in front of the request's entries, so that
+ * StartRequest.env adds to the configured environment (init replaces the
+ * configured one with any env list it is given). A request entry replaces
+ * an image entry with the same key. Returns 0 or -ENOMEM. */
+static int merge_image_env(const struct agent *agent, json_t *env)
+{
+	json_t *merged;
+	size_t i;
+	json_t *item;
+
+	if (!agent->image_env)
+		return 0;
+	merged = json_array();
+	if (!merged)
+		return -ENOMEM;
+	for (char **p = agent->image_env; *p; p++) {
+		size_t klen = key_length(*p, strlen(*p));
+		bool replaced = false;
+
+		json_array_foreach(env, i, item) {
+			const char *text = json_string_value(item);
+
+			if (key_length(text, json_string_length(item)) == klen &&
+			    memcmp(text, *p, klen) == 0)
+				replaced = true;
+		}
+		if (!replaced && json_array_append_new(merged, json_string(*p)) < 0) {
+			json_decref(merged);
+			return -ENOMEM;
+		}
+	}
+	json_array_extend(merged, env);
+	json_array_clear(env);
+	json_array_extend(env, merged);
+	json_decref(merged);
+	return 0;
+}
+
 int op_start(struct conn *conn, const Ember__Request *request)
 {
 	const Ember__StartRequest *req = request->start;
@@ -318,6 +365,11 @@ int op_start(struct conn *conn, const Ember__Request *request)
 			return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
 					   "invalid start %s[%zu]: not UTF-8 (the control channel is "
 					   "JSON)", names[i], bad);
+		}
+		if (i == 1 && merge_image_env(conn_agent(conn), array) < 0) {
+			json_decref(array);
+			json_decref(message);
+			return -ENOMEM;
 		}
 		json_object_set_new(message, names[i], array);
 	}

@@ -26,18 +26,41 @@ static void reap_children(struct agent *agent)
 	}
 }
 
+/* Ends the loop once every connection is gone or the stop grace period
+ * has passed. */
+static void stop_check(struct loop *loop, void *data)
+{
+	struct agent *agent = data;
+
+	if (agent->conn_count == 0 || monotonic_ms() >= agent->stop_deadline_ms) {
+		loop_stop(loop);
+		return;
+	}
+	if (!loop_timer_add(loop, AGENT_STOP_POLL_MS, stop_check, agent))
+		loop_stop(loop);
+}
+
+/* Stops accepting and gives open connections a moment to send their final
+ * frames (a `logs --follow` client gets the end of the output). */
+static void start_stop(struct agent *agent, unsigned signo)
+{
+	if (agent->stopping)
+		return;
+	log_info("received signal %u; stopping", signo);
+	agent->stopping = true;
+	agent->stop_deadline_ms = monotonic_ms() + AGENT_STOP_GRACE_MS;
+	server_stop(agent);
+	stop_check(agent->loop, agent);
+}
+
 static void signals_io(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	struct agent *agent = data;
 	struct signalfd_siginfo info;
 
 	while (read(fd, &info, sizeof(info)) == (ssize_t)sizeof(info)) {
-		if (info.ssi_signo == SIGCHLD)
-			continue;
-		if (!agent->stopping)
-			log_info("received signal %u; stopping", info.ssi_signo);
-		agent->stopping = true;
-		loop_stop(loop);
+		if (info.ssi_signo != SIGCHLD)
+			start_stop(agent, info.ssi_signo);
 	}
 	/* One SIGCHLD may stand for several children: reap them all. */
 	reap_children(agent);
