@@ -16,7 +16,7 @@
 #define DEFAULT_ROWS 24
 #define DEFAULT_COLS 80
 
-/* How a session is relayed. */
+/* Relay state of one session: its terminal mode, stdin use and signalfd. */
 struct relay {
 	struct cli *cli;
 	bool tty;                       /* the remote side runs on a PTY */

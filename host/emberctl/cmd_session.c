@@ -71,11 +71,15 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 	for (size_t i = 0; i < count; i++) {
 		const struct ember_session_info *s = &sessions[i];
 
+		const char *client = "none";
+
+		if (s->attached)
+			client = "attached";
+		else if (s->detached)
+			client = "detached";
 		printf("%-20s %-8d ", s->session_id, s->pid);
 		print_state(s);
-		printf(" %-9s %-4s %s\n",
-		       s->attached ? "attached" : s->detached ? "detached" : "none",
-		       s->tty ? "yes" : "no", s->argv);
+		printf(" %-9s %-4s %s\n", client, s->tty ? "yes" : "no", s->argv);
 	}
 	free(sessions);
 	return 0;

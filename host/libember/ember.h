@@ -1,6 +1,6 @@
 /* libember: the host's client for ember-agent.
  *
- * A client (struct ember_client) holds an agent address and the connection
+ * A client (struct ember_client) contains an agent address and the connection
  * options. Each operation opens its own connection, because the protocol runs
  * one operation per connection: unary calls (ember_ping, ember_info, ...)
  * connect, send one request, read one response and close. Streaming calls
@@ -57,7 +57,7 @@
 #define EMBER_UNIX_PATH_MAX 108         /* sun_path, NUL included */
 #define EMBER_HOST_MAX 256              /* bytes of a TCP host name, NUL included */
 #define EMBER_HVSOCK_REPLY_MAX 64       /* bytes of the VMM's "OK ...\n" line */
-/* Entries of an argv, env, args or secrets list the caller passes; the whole
+/* Entries of an argv, env, args or secrets list the caller passes. The whole
  * request must also fit in one frame of at most 1 MiB (EMBER_FRAME_MAX). */
 #define EMBER_REQUEST_LIST_MAX 65536
 
@@ -96,7 +96,7 @@ enum ember_error_kind {
 	EMBER_ERROR_USAGE,      /* invalid argument from the caller (address, option, limit) */
 	EMBER_ERROR_CONNECT,    /* the agent could not be reached or rejected the handshake */
 	EMBER_ERROR_PROTOCOL,   /* the agent broke the protocol, exceeded a limit or hung up */
-	EMBER_ERROR_REMOTE,     /* the agent answered with an error */
+	EMBER_ERROR_REMOTE,     /* the agent returned an error */
 };
 
 /* The agent's status codes (proto/agent.proto enum Code). */
@@ -153,10 +153,10 @@ int ember_read_token_file(const char *path, void **token, size_t *token_len,
 
 /* ------------------------------------------------------------ unary operations */
 
-/* Checks that the agent answers. *agent_version (may be NULL) gets its protocol version. */
+/* Checks that the agent responds. *agent_version (may be NULL) gets its protocol version. */
 int ember_ping(struct ember_client *client, uint32_t *agent_version, struct ember_error *err);
 
-/* Pings until the agent answers or timeout_ms passes, reconnecting with
+/* Pings until the agent responds or timeout_ms passes, reconnecting with
  * backoff after every failure. Returns 0, or the last failure's negative errno
  * with its message prefixed by "agent not ready within N ms". A remote error
  * other than "unavailable" ends the wait at once. */
@@ -290,10 +290,10 @@ struct ember_exec_request {
 
 struct ember_session;
 
-/* Starts an exec and waits for the agent's confirmation. Returns 0 with
- * *session owned by the caller (ember_session_free closes its connection; a
- * session left without a client is kept by the agent for its grace period or,
- * when detached, its TTL). */
+/* Starts an exec and waits for the agent's ExecStarted. Returns 0 with
+ * *session owned by the caller, and ember_session_free closes its connection.
+ * The agent keeps a session without a client for its grace period, or for its
+ * TTL when detached. */
 int ember_exec_start(struct ember_client *client, const struct ember_exec_request *request,
 		     struct ember_session **session, struct ember_error *err);
 
@@ -307,7 +307,7 @@ int ember_attach_start(struct ember_client *client, const char *session_id,
 void ember_session_free(struct ember_session *session);
 
 const char *ember_session_id(const struct ember_session *session);
-/* The process id in the guest, or 0 when the agent did not say. */
+/* The process id in the guest, or 0 when the agent sent none. */
 int ember_session_pid(const struct ember_session *session);
 /* The connection's descriptor, to poll for input; do not read or close it. */
 int ember_session_fd(const struct ember_session *session);
@@ -348,7 +348,7 @@ struct ember_event {
 int ember_session_next(struct ember_session *session, struct ember_event *event,
 		       struct ember_error *err);
 
-/* Where ember_session_run takes input and puts output. */
+/* Input and output descriptors and callbacks of ember_session_run. */
 struct ember_session_io {
 	int stdin_fd;                   /* read until end of file and sent as stdin; -1: none */
 	int stdout_fd;                  /* output of each stream is written in full here */

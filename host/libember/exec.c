@@ -23,9 +23,9 @@ struct ember_session {
 	bool finished;
 };
 
-static int protocol_error(struct ember_error *err, const char *what)
+static int protocol_error(struct ember_error *err, const char *description)
 {
-	return ember_error_set(err, EMBER_ERROR_PROTOCOL, -EPROTO, "agent sent %s", what);
+	return ember_error_set(err, EMBER_ERROR_PROTOCOL, -EPROTO, "agent sent %s", description);
 }
 
 /* Session ids are printed and passed back on command lines: printable ASCII only. */

@@ -43,7 +43,7 @@ int ember_wait_ready(struct ember_client *client, int timeout_ms, struct ember_e
 		if (tried && left == 0)
 			break;
 		/* The connect retries with backoff cover most of the wait; the
-		 * loop only repeats after the agent accepted but could not answer. */
+		 * loop only repeats after the agent accepted but could not respond. */
 		client->connect_timeout_ms = (int)left;
 		client->io_timeout_ms = left > 0 ? (int)left : 1;
 		r = ember_ping(client, NULL, err);

@@ -9,25 +9,25 @@
 /* Linux signal numbers run from 1 to SIGRTMAX, which is 64. */
 #define SIGNAL_NUMBER_MAX 64
 
-int ember_copy_string(char *dst, size_t size, const char *src, const char *what,
+int ember_copy_string(char *dst, size_t size, const char *src, const char *field_name,
 		      struct ember_error *err)
 {
 	size_t len = src ? strnlen(src, size) : 0;
 
 	if (len >= size)
 		return ember_error_set(err, EMBER_ERROR_PROTOCOL, -EPROTO,
-				       "agent sent a %s longer than %zu bytes", what, size - 1);
+				       "agent sent a %s longer than %zu bytes", field_name, size - 1);
 	memcpy(dst, src ? src : "", len);
 	dst[len] = '\0';
 	return 0;
 }
 
-int ember_check_count(size_t count, size_t max, const char *what, struct ember_error *err)
+int ember_check_count(size_t count, size_t max, const char *items, struct ember_error *err)
 {
 	if (count > max)
 		return ember_error_set(err, EMBER_ERROR_PROTOCOL, -EPROTO,
 				       "agent sent %zu %s, more than the limit of %zu", count,
-				       what, max);
+				       items, max);
 	return 0;
 }
 

@@ -28,7 +28,7 @@ def wait_accepting(address, timeout=5.0):
 
 @pytest.fixture
 def short_dir():
-    """A temporary directory with a short path: sun_path holds 107 bytes."""
+    """A temporary directory with a short path: sun_path has room for 107 bytes."""
     path = tempfile.mkdtemp(prefix="ember-", dir="/tmp")
     yield path
     shutil.rmtree(path, ignore_errors=True)

@@ -128,7 +128,9 @@ def test_detach_ps_kill_attach(agent, ctl):
 
     listing = ctl(agent.addr, "ps")
     line = next(l for l in listing.stdout.decode().splitlines() if l.startswith(session))
-    assert "running" in line and "detached" in line and "sleep 60" in line
+    assert "running" in line
+    assert "detached" in line
+    assert "sleep 60" in line
 
     assert ctl(agent.addr, "kill", "-s", "KILL", session).returncode == 0
     r = ctl(agent.addr, "attach", session, timeout=20)
@@ -148,7 +150,8 @@ def test_session_limit_enforced(start_agent, ctl):
         assert ctl(agent.addr, "exec", "--detach", "--", "sleep", "60").returncode == 0
     r = ctl(agent.addr, "exec", "--", "true")
     assert r.returncode == EXIT_REMOTE
-    assert b"2" in r.stderr and b"session" in r.stderr, r.stderr
+    assert b"2" in r.stderr, r.stderr
+    assert b"session" in r.stderr, r.stderr
     assert ctl(agent.addr, "ping").returncode == 0
 
 

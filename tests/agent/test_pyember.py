@@ -10,7 +10,8 @@ def test_exec_streams_and_status(agent):
     assert result.exit["code"] == 5
     assert result.exit["status"] == 5
     assert result.exit["stdout_bytes"] == 3
-    assert len(result.session_id) > 0 and result.pid > 0
+    assert len(result.session_id) > 0
+    assert result.pid > 0
 
 
 def test_exec_stdin_and_signal_status(agent):

@@ -1,5 +1,5 @@
 """Sessions outlive connections: a cut connection followed by attach loses
-no byte the ring still holds; a session nobody reattaches is killed after the
+no byte the ring still holds; a session that no client reattaches is killed after the
 grace period; a detached one survives without a client."""
 import base64
 import os
@@ -78,7 +78,8 @@ def test_unattached_session_killed_after_grace(start_agent):
     with pyember.Client(agent.addr) as client:
         started = client.start_exec([b"sleep", b"60"])
     pid = started.pid
-    assert pid > 0 and os.path.exists(f"/proc/{pid}")
+    assert pid > 0
+    assert os.path.exists(f"/proc/{pid}")
     deadline = time.monotonic() + 10
     while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
         time.sleep(0.1)

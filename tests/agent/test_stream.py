@@ -99,7 +99,7 @@ def test_5000_sequential_500_concurrent_no_leaks(start_agent, emberctl):
     for i in range(5000):
         one_exec(i)
 
-    # 500 at once: each exec holds its session open until every one has started.
+    # 500 at once: each exec keeps its session open until every one has started.
     procs = [subprocess.Popen([emberctl, "-c", agent.addr, "exec", "--", "sh", "-c",
                                f"sleep 1; echo {i}"], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE) for i in range(500)]

@@ -68,7 +68,8 @@ def test_info_under_init(booted, ctl):
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout)
     assert info["under_init"] is True
-    assert "logs" in info["operations"] and "shutdown" in info["operations"]
+    assert "logs" in info["operations"]
+    assert "shutdown" in info["operations"]
 
 
 def test_shutdown_powers_off(booted, ctl):

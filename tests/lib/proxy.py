@@ -1,8 +1,8 @@
 """Byte-forwarding proxies that a test starts in front of its own agent.
 
 Proxy listens on a Unix path or a 127.0.0.1 port and forwards each connection
-to the agent; cut() closes every forwarded connection at once, as a snapshot
-resets vsock connections. HvsockProxy plays the VMM's side of the Firecracker
+to the agent. Its cut() closes every forwarded connection at once, as a
+snapshot resets vsock connections. HvsockProxy plays the VMM's side of the Firecracker
 and Cloud Hypervisor hybrid vsock: it reads "CONNECT PORT\\n", closes the
 connection when nothing listens on that port yet (the guest is still booting),
 and otherwise answers "OK HOSTPORT\\n" and forwards.

@@ -1,9 +1,10 @@
 """A small ember client that shares no code with libember.
 
 It encodes and decodes the protocol's protobuf messages by hand (varints and
-length-delimited fields, no generated code), following proto/PROTOCOL.md: a
-4-byte big-endian length before each message, the client's Request first, then
-ClientFrame messages from the client and AgentFrame messages from the agent.
+length-delimited fields, no generated code), following proto/PROTOCOL.md. Each
+message is a frame with a 4-byte big-endian length. The client's Request comes
+first, then ClientFrame messages from the client and AgentFrame messages from
+the agent.
 Tests use it to run an exec independently of emberctl, to cut connections at
 chosen points, and to send frames that libember would never produce.
 

@@ -1,6 +1,6 @@
 /* libember against a fake agent that breaks the protocol: each case forks a
  * server on a Unix socket in a temporary directory that reads the request
- * and answers with prepared bytes; the client call must fail cleanly with
+ * and replies with prepared bytes; the client call must fail cleanly with
  * the documented error (or trim, for repeated output). */
 #include <errno.h>
 #include <stdlib.h>
@@ -100,7 +100,7 @@ static pid_t serve(bool hvsock)
 		char c;
 
 		if (hvsock) {
-			/* Read the CONNECT line, then answer with the prepared bytes. */
+			/* Read the CONNECT line, then reply with the prepared bytes. */
 			while (read(fd, &c, 1) == 1 && c != '\n')
 				;
 		} else if (frame_read(fd, EMBER_FRAME_MAX, &body, &len) == 0) {
