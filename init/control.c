@@ -292,7 +292,7 @@ int control_listen(struct init *init)
 		return -errno;
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", CONTROL_SOCKET_PATH);
 	unlink(CONTROL_SOCKET_PATH);
-	old = umask(0077);
+	old = umask(0177); /* the socket file gets mode 0600 */
 	r = bind(listen_fd, (struct sockaddr *)&addr, sizeof(addr));
 	umask(old);
 	if (r < 0 || listen(listen_fd, 16) < 0 ||

@@ -1,0 +1,125 @@
+"""The control socket and the agent under ember-init: start mode "host",
+wait/ack, shutdown requests, and restarting the agent."""
+import os
+import socket
+import json
+import stat
+
+import pytest
+
+PANIC_STATUS = 256
+FAKE_AGENT = """#!/bin/sh
+echo "agent-args: $*"
+echo "agent-cgroup: $(grep ^0:: /proc/self/cgroup)"
+echo $$ >> /tmp/agent-pids
+exec sleep 1000
+"""
+
+
+def host_mode(**extra):
+    return dict({"process": {"args": ["/bin/sh", "-c", "echo default-args"],
+                             "env": ["FROM_CONFIG=1"]},
+                 "start_mode": "host", "start_timeout": 20}, **extra)
+
+
+def test_start_request_in_host_mode(root):
+    root.write_config(host_mode())
+    root.start()
+    root.wait_for_path("/run/ember/control.sock")
+    mode = os.stat(root.in_root("/run/ember/control.sock")).st_mode
+    assert stat.S_IMODE(mode) == 0o600
+    assert root.control({"op": "status"}) == {"ok": True, "state": "waiting-for-start",
+                                              "pid": 0}
+    reply = root.control({"op": "start",
+                          "args": ["/bin/sh", "-c", "echo token=$TOKEN cfg=$FROM_CONFIG x=$X"],
+                          "env": ["X=1"], "secrets": ["TOKEN=s3cret-value"]})
+    assert reply["ok"] and reply["pid"] > 0, reply
+    result = root.wait()
+    assert "token=s3cret-value cfg= x=1" in result.lines, result.output
+    assert "default-args" not in result.output
+    init_lines = [line for line in result.lines if line.startswith("ember-init:")]
+    assert not [line for line in init_lines if "s3cret" in line]
+    assert result.exit_line == "ember: exit status 0"
+
+
+def test_start_keeps_config_when_fields_absent(root):
+    root.write_config(host_mode())
+    root.start()
+    root.wait_for_path("/run/ember/control.sock")
+    assert root.control({"op": "start"})["ok"]
+    result = root.wait()
+    assert "default-args" in result.lines, result.output
+
+
+def test_second_start_and_bad_requests_rejected(root):
+    root.write_config(host_mode(process={
+        "args": ["/bin/sh", "-c", "while [ ! -e /tmp/stop ]; do sleep 0.05; done"]}))
+    root.start()
+    root.wait_for_path("/run/ember/control.sock")
+    bad = root.control({"op": "start", "env": ["NOEQUALS"]})
+    assert not bad["ok"] and "KEY=VALUE" in bad["error"]
+    bad = root.control({"op": "start", "user": "mallory"})
+    assert not bad["ok"] and "unknown user 'mallory'" in bad["error"]
+    assert root.control({"op": "start"})["ok"]
+    again = root.control({"op": "start"})
+    assert not again["ok"] and "already started" in again["error"]
+    unknown = root.control({"op": "explode"})
+    assert not unknown["ok"] and "unknown op 'explode'" in unknown["error"]
+    assert root.control({"op": "status"})["state"] == "running"
+    root.write("tmp/stop", "")
+    assert root.wait().exit_line == "ember: exit status 0"
+
+
+def test_start_timeout_panics(root):
+    root.write_config(host_mode(start_timeout=1))
+    result = root.boot(timeout=15)
+    assert "no start request arrived within 1 s" in result.output
+    assert result.exit_line == f"ember: exit status {PANIC_STATUS}"
+
+
+def test_wait_returns_status_then_ack(root):
+    root.write_config(host_mode(process={
+        "args": ["/bin/sh", "-c", "while [ ! -e /tmp/stop ]; do sleep 0.05; done; exit 9"]}))
+    root.start()
+    root.wait_for_path("/run/ember/control.sock")
+    assert root.control({"op": "start"})["ok"]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        s.settimeout(10)
+        s.connect(root.in_root("/run/ember/control.sock"))
+        s.send(b'{"op": "wait"}')
+        root.write("tmp/stop", "")
+        reply = json.loads(s.recv(65536))
+        assert reply == {"ok": True, "code": 9, "signal": 0, "status": 9}
+        s.send(b'{"op": "ack"}')
+    result = root.wait()
+    assert result.exit_line == "ember: exit status 9"
+
+
+def test_shutdown_request_reboots(root):
+    root.write_config({"process": {"args": ["/bin/sh", "-c",
+                                            "trap 'exit 0' TERM; echo ready; "
+                                            "while true; do sleep 0.05; done"]}})
+    root.start()
+    root.wait_for_output("ready")
+    reply = root.control({"op": "shutdown", "action": "reboot", "timeout_s": 2})
+    assert reply == {"ok": True}
+    result = root.wait()
+    assert "the host requested it" in result.output
+    assert result.rebooted, result.returncode
+
+
+def test_agent_started_and_restarted(root):
+    root.write("sbin/fake-agent", FAKE_AGENT, mode=0o755)
+    root.write_config({"agent": {"path": "/sbin/fake-agent", "args": ["--extra"]},
+                       "process": {"args": ["/bin/sh", "-c",
+                                            "while [ ! -s /tmp/agent-pids ]; do sleep 0.02; done; "
+                                            "kill -9 $(head -n1 /tmp/agent-pids); "
+                                            "while [ $(wc -l < /tmp/agent-pids) -lt 2 ]; do "
+                                            "sleep 0.02; done; echo restarted"]}})
+    result = root.boot(timeout=20)
+    assert "restarted" in result.lines, result.output
+    assert "agent-args: --under-init --config /etc/ember/config.json --extra" in result.lines
+    assert "agent-cgroup: 0::/ember" in result.lines
+    assert "/sbin/fake-agent was killed by signal 9 (Killed); restarting it in 100 ms " \
+        "(restart 1)" in result.output
+    assert result.exit_line == "ember: exit status 0"
