@@ -375,6 +375,11 @@ static void freeze_done(struct agent *agent, int result, void *data)
 	struct freeze_job *job = data;
 
 	if (result < 0) {
+		/* Keep the failed plan, so fs_status shows what was rolled back. */
+		freeze_plan_free(&state.plan);
+		state.plan = job->plan;
+		memset(&job->plan, 0, sizeof(job->plan));
+		state.processes_frozen = job->processes_frozen;
 		state.phase = PHASE_THAWED;
 		agent_set_frozen(agent, false);
 		if (job->err == 0)
@@ -674,6 +679,11 @@ void freeze_shutdown(const struct agent_options *options)
 {
 	size_t failed = 0;
 
+	if (state.phase == PHASE_FREEZING || state.phase == PHASE_THAWING) {
+		/* A worker holds the plan: thaw from the record instead. */
+		freeze_record_thaw_all(freeze_run_dir(options));
+		return;
+	}
 	if (state.phase != PHASE_FROZEN)
 		return;
 	if (freeze_plan_thaw(&state.plan, &failed) < 0)
