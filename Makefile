@@ -7,16 +7,22 @@ VERSION := 0.1.0
 ifeq ($(ARCH),amd64)
 OUT ?= build
 GUEST_CC ?= musl-gcc
+STRIP ?= strip
 UNIT_RUNNER ?=
 else ifeq ($(ARCH),arm64)
 OUT ?= build/arm64
 GUEST_CC ?= aarch64-linux-gnu-gcc -specs=/usr/lib/aarch64-linux-musl/musl-gcc.specs
+STRIP := aarch64-linux-gnu-strip
 UNIT_RUNNER ?= qemu-aarch64-static
 else
 $(error unsupported ARCH '$(ARCH)': use amd64 or arm64)
 endif
 
 HOST_CC ?= cc
+# Host-only tools (libember for installation, ember-rootfs, benchmarks) are
+# built only for the machine's own architecture.
+HOST_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+BUILD_HOST_TOOLS := $(if $(filter $(ARCH),$(HOST_ARCH)),yes,)
 DEPS := $(OUT)/deps
 GEN := $(OUT)/gen
 OBJ := $(OUT)/obj
@@ -93,7 +99,7 @@ all: $(ALL_TARGETS)
 
 # Release sizes: stripped copies next to the debug binaries.
 $(BIN)/%.stripped: $(BIN)/%
-	strip -o $@ $<
+	$(STRIP) -o $@ $<
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \

@@ -12,7 +12,9 @@ $(BENCH_DRIVER): $(BENCH_DRIVER_OBJS) $(LIBEMBER_A) $(LIB_HOST_A)
 	@mkdir -p $(dir $@)
 	$(HOST_CC) -o $@ $^ -lprotobuf-c
 
+ifeq ($(BUILD_HOST_TOOLS),yes)
 ALL_TARGETS += $(BENCH_DRIVER)
+endif
 
 # BENCH narrows the run, e.g. `make bench BENCH="init exec"`.
 BENCH ?= $(BENCH_SCRIPTS)

@@ -26,7 +26,10 @@ $(LIBEMBER_PC): host/libember/libember.pc.in
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< >$@
 
-ALL_TARGETS += $(BIN)/emberctl $(BIN)/emberctl.stripped $(LIBEMBER_A) $(LIBEMBER_PC)
+ALL_TARGETS += $(BIN)/emberctl $(BIN)/emberctl.stripped
+ifeq ($(BUILD_HOST_TOOLS),yes)
+ALL_TARGETS += $(LIBEMBER_A) $(LIBEMBER_PC)
+endif
 HOST_BINS += $(BIN)/emberctl
 INSTALL_EXTRA += install -m 0644 $(LIBEMBER_A) $(DESTDIR)$(PREFIX)/lib/ && \
 	install -m 0644 host/libember/ember.h $(DESTDIR)$(PREFIX)/include/ember/ && \

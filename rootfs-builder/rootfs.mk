@@ -7,7 +7,7 @@ $(BIN)/ember-rootfs: $(ROOTFS_OBJS) $(LIB_HOST_A)
 	@mkdir -p $(BIN)
 	$(HOST_CC) -o $@ $^ $(ROOTFS_LIBS)
 
-ifneq ($(ROOTFS_SRCS),)
+ifeq ($(BUILD_HOST_TOOLS),yes)
 ALL_TARGETS += $(BIN)/ember-rootfs
 HOST_BINS += $(BIN)/ember-rootfs
 endif

@@ -31,7 +31,8 @@ $(UNIT)/rootfs/%: tests/unit/rootfs/%.c $(filter-out %/main.o,$(ROOTFS_OBJS)) \
 	@mkdir -p $(dir $@)
 	$(HOST_CC) $(HOST_CFLAGS) -Itests/unit -Irootfs-builder -o $@ $^ $(ROOTFS_LIBS)
 
-UNIT_BINS := $(foreach c,lib init agent host rootfs,$(call unit_bins,$(c)))
+UNIT_COMPONENTS := lib init agent host $(if $(BUILD_HOST_TOOLS),rootfs)
+UNIT_BINS := $(foreach c,$(UNIT_COMPONENTS),$(call unit_bins,$(c)))
 
 test-unit: all $(UNIT_BINS)
 	UNIT_RUNNER='$(UNIT_RUNNER)' /usr/bin/python3 tests/run.py --unit-only $(UNIT_BINS)
