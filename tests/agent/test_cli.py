@@ -120,6 +120,22 @@ def test_missing_command_is_remote_error(agent, ctl):
     assert r.stderr.startswith(f"emberctl: {agent.addr}: exec: ".encode()), r.stderr
 
 
+def test_not_executable_is_remote_error(agent, ctl, short_dir):
+    script = os.path.join(short_dir, "not-executable")
+    with open(script, "w") as f:
+        f.write("#!/bin/sh\necho never\n")
+    os.chmod(script, 0o644)
+    r = ctl(agent.addr, "exec", "--", script)
+    assert r.returncode == EXIT_REMOTE, r.stderr
+    assert script.encode() in r.stderr
+
+
+def test_unknown_user_is_remote_error(agent, ctl):
+    r = ctl(agent.addr, "exec", "-u", "no-such-user-x", "--", "true")
+    assert r.returncode == EXIT_REMOTE
+    assert b"no-such-user-x" in r.stderr
+
+
 def test_detach_ps_kill_attach(agent, ctl):
     r = ctl(agent.addr, "exec", "--detach", "--", "sh", "-c", "echo early; sleep 60")
     assert r.returncode == 0, r.stderr
