@@ -117,3 +117,26 @@ def test_5000_sequential_500_concurrent_no_leaks(start_agent, emberctl):
     assert rss_after <= rss_before + 1024, (rss_before, rss_after)
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         list(pool.map(one_exec, range(64)))
+
+
+def test_large_stdin_and_output_at_once(agent, emberctl):
+    # cat echoes while emberctl is still sending: with blocking writes on
+    # both sides this exchange would deadlock once the buffers fill.
+    data = os.urandom(24 << 20)
+    r = subprocess.run([emberctl, "-c", agent.addr, "exec", "-i", "--", "cat"], input=data,
+                       capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout) == len(data)
+    assert r.stdout == data
+
+
+def test_sigint_forwarded_without_tty(agent, emberctl):
+    proc = subprocess.Popen([emberctl, "-c", agent.addr, "exec", "--", "sh", "-c",
+                             'trap "echo got INT; exit 5" INT; echo ready; '
+                             'while :; do sleep 0.1; done'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline() == b"ready\n"
+    proc.send_signal(2)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 5, err
+    assert out == b"got INT\n"
