@@ -25,6 +25,9 @@ agent_port=7000
 # Hard limit for the QEMU process: a demo VM never outlives this.
 qemu_timeout_s=1800
 ready_timeout_s=120
+# The root device and eth0's address (QEMU user networking forwards to
+# 10.0.2.15), given to ember-init on the kernel command line.
+guest_cmdline="root=/dev/vda rootfstype=ext4 rw ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off"
 modules=virtio_mmio,virtio_blk,virtio_net
 # The entrypoint prints a line every few seconds and exits 0 on its stop signal.
 entrypoint='echo "entrypoint: started on $(hostname)"; trap "echo entrypoint: stopping; exit 0" TERM; i=0; while :; do i=$((i + 1)); echo "entrypoint: tick $i"; sleep 3 & wait $!; done'
@@ -77,22 +80,24 @@ build_image() {
 	[ -x "$bin/ember-rootfs" ] || die "build/bin/ember-rootfs is missing: make did not build it"
 	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$demo_dir/token"
 	chmod 600 "$demo_dir/token"
-	"$bin/ember-rootfs" build --format ext4 --free 256M \
+	"$bin/ember-rootfs" build --quiet --format ext4 --free 256M \
 		--kernel-modules "$kernel/modules" --modules "$modules" \
-		--hostname ember-demo --entrypoint /bin/sh --cmd "-c" --cmd "$entrypoint" \
-		--listen "tcp:0.0.0.0:$agent_port" --token-file "$demo_dir/token" \
-		-o "$demo_dir/root.ext4" "oci:$layout:minbase"
+		--hostname ember-demo --entrypoint '["/bin/sh", "-c"]' --cmd "$(printf '%s' "$entrypoint" | json_string_array)" \
+		--listen "tcp:0.0.0.0:$agent_port" --agent-token "$demo_dir/token" \
+		--ember-bin "$bin" -o "$demo_dir/root.ext4" "oci:$layout:minbase"
 	# The boot initramfs: ember-init as /init loads the virtio modules, mounts
-	# /dev/vda and switches to the image, whose own ember-init takes over.
-	/usr/bin/python3 - "$root/tests/lib" "$kernel" "$bin" "$demo_dir/boot.cpio" <<-'EOF'
-		import sys
-		sys.path.insert(0, sys.argv[1])
-		from guest_image import boot_initramfs
-		from qemu import Kernel
-		boot_initramfs(sys.argv[4], Kernel(sys.argv[2]), sys.argv[3])
-	EOF
+	# the root= device and switches to it, where the image's own ember-init
+	# takes over. It is built from an empty tree.
+	rm -rf "$demo_dir/empty" && mkdir "$demo_dir/empty"
+	"$bin/ember-rootfs" build --quiet --format initramfs --cmd /bin/true \
+		--kernel-modules "$kernel/modules" --modules "$modules" --ember-bin "$bin" \
+		-o "$demo_dir/boot.cpio" "rootfs:$demo_dir/empty"
+	rmdir "$demo_dir/empty"
 	ls -l "$demo_dir/root.ext4" "$demo_dir/boot.cpio" | awk '{print "   " $5 " bytes  " $9}'
 }
+
+# Reads a string on stdin and prints it as a one-element JSON array.
+json_string_array() { /usr/bin/python3 -c 'import json, sys; print(json.dumps([sys.stdin.read()]))'; }
 
 tsc_khz() {
 	local mhz
@@ -112,7 +117,7 @@ boot() {
 		-M microvm,acpi=on -accel "$accel" -m 512 -smp 1 -nodefaults -no-user-config \
 		-display none -no-reboot -serial "file:$demo_dir/console.log" \
 		-kernel "$kernel/vmlinux" -initrd "$demo_dir/boot.cpio" \
-		-append "console=ttyS0 quiet panic=-1 cryptomgr.notests tsc_early_khz=$(tsc_khz)" \
+		-append "console=ttyS0 quiet panic=-1 cryptomgr.notests tsc_early_khz=$(tsc_khz) $guest_cmdline" \
 		-drive "id=root,file=$demo_dir/root.ext4,format=raw,if=none" \
 		-device virtio-blk-device,drive=root \
 		-netdev "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:$agent_port" \

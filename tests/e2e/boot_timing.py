@@ -8,15 +8,18 @@ otherwise) and prints the median and range of:
   - from ember-init's own /run/ember/boot-timings (guest CLOCK_MONOTONIC,
     which starts near kernel start): PID 1 start, agent started, entrypoint
     started;
-  - from the host's clock, counted from starting QEMU: the entrypoint's first
-    console line and the agent ready (`emberctl wait-ready` succeeded).
+  - from the host's clock, counted from starting QEMU: the console lines of
+    PID 1's first message, the agent's "ready" message and the entrypoint's
+    first output, and `emberctl wait-ready` started together with QEMU.
 Run `make` and scripts/fetch-kernel.sh first.
 """
 import argparse
 import os
+import re
 import statistics
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -28,6 +31,26 @@ from guest_image import AGENT_TCP_PORT, base_config, ember_initramfs, new_token 
 
 DEFAULT_BOOTS = 10
 MARKER = "entrypoint-started"
+# Console lines whose first appearance is timed on the host's clock.
+CONSOLE_MARKS = {
+    "host_console_pid1": r"^ember-init: ",
+    "host_console_agent_ready": r"^ember-agent: .* ready",
+    "host_console_entrypoint": rf"^{MARKER}",
+}
+
+
+def watch_console(vm, found):
+    """Records in FOUND the host time (since QEMU started) at which each of
+    CONSOLE_MARKS first appears on the console."""
+    pending = dict(CONSOLE_MARKS)
+    deadline = time.monotonic() + 60
+    while pending and time.monotonic() < deadline and vm.proc.poll() is None:
+        text = vm.console()
+        for key, pattern in list(pending.items()):
+            if re.search(pattern, text, re.M):
+                found[key] = time.monotonic() - vm.started_at
+                del pending[key]
+        time.sleep(0.005)
 
 
 def read_timings(text):
@@ -48,20 +71,22 @@ def boot_once(kernel, bin_dir, workdir):
     vm = qemu.Machine(kernel, initrd=initrd, agent_port=AGENT_TCP_PORT, timeout=120,
                       name="timing")
     guest = EmberVM(vm, os.path.join(bin_dir, "emberctl"), token, workdir)
+    found = {}
+    watcher = threading.Thread(target=watch_console, args=(vm, found))
     vm.start()
+    watcher.start()
     try:
         guest.wait_ready()
-        ready_s = time.monotonic() - vm.started_at
-        vm.wait_console(f"^{MARKER}", timeout=60)
-        # NOTE: the console is polled, so this host time is late by up to
-        # qemu.CONSOLE_POLL_S.
-        entrypoint_s = time.monotonic() - vm.started_at
+        found["host_wait_ready"] = time.monotonic() - vm.started_at
+        watcher.join()
+        # NOTE: the console file is polled every 5 ms, so the console times
+        # are late by up to that much.
         timings = read_timings(guest.run("cat /run/ember/boot-timings"))
     except BaseException:
         vm.close(keep=True)
         raise
     vm.close()
-    return {"host_agent_ready": ready_s, "host_entrypoint": entrypoint_s, **timings}
+    return {**found, **{f"guest_{step}": value for step, value in timings.items()}}
 
 
 def main():
@@ -74,13 +99,15 @@ def main():
     qemu.CONSOLE_POLL_S = 0.01
     bin_dir = os.path.join(ROOT, "build", "bin")
     results = []
+    load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="ember-boot-timing-") as workdir:
         for index in range(args.boots):
             results.append(boot_once(kernel, bin_dir, workdir))
             print(f"boot {index + 1}: " + ", ".join(f"{k} {v:.3f}s"
                                                    for k, v in results[-1].items()))
     print(f"\n{args.boots} boots, accel {os.environ.get('EMBER_QEMU_ACCEL', 'tcg')}, "
-          f"kernel {kernel.release}")
+          f"kernel {kernel.release}, load average {load_start:.2f} at the start and "
+          f"{os.getloadavg()[0]:.2f} at the end")
     print("| measure | median (s) | min (s) | max (s) |\n|---|---|---|---|")
     for key in results[0]:
         values = [r[key] for r in results if key in r]
