@@ -202,3 +202,47 @@ def test_frozen_workload_thawed_before_stop(root):
     result = root.wait(timeout=20)
     assert root.read("tmp/stopped") == "thawed-and-stopped\n", result.output
     assert result.exit_line == "ember: exit status 0"
+
+
+def test_stalled_console_never_blocks(root):
+    root.write_config(sh("i=0; while [ $i -lt 400 ]; do "
+                         "head -c 4096 /dev/zero | tr '\\0' x; echo; i=$((i+1)); done"))
+    started = time.monotonic()
+    root.start(read_console=False)
+    try:
+        root.proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        root.read_console_later()
+        raise AssertionError("init blocked on a console nobody reads")
+    assert time.monotonic() - started < 15
+    assert root.proc.returncode == -signal.SIGINT
+    root.read_console_later()
+    root._reader.join(timeout=5)
+    # Everything beyond the pipe and init's own buffer was dropped, not queued.
+    assert len(root.output) < 400 * 4097
+
+
+def test_frozen_filesystem_thawed_at_shutdown(root):
+    data = root.mount_image("data")
+    root.write_config(sh("echo /data > /run/ember/frozen; echo ready; "
+                         "while [ ! -e /tmp/go ]; do sleep 0.02; done; "
+                         "(trap '' TERM; echo written > /data/file) & "
+                         "trap 'exit 0' TERM; while true; do sleep 0.05; done",
+                         stop_timeout=10))
+    root.start()
+    root.wait_for_output("ready")
+    subprocess.run(["fsfreeze", "-f", data], check=True)
+    try:
+        root.write("tmp/go", "")
+        time.sleep(0.3)
+        started = time.monotonic()
+        os.kill(root.init_pid(), signal.SIGTERM)
+        result = root.wait(timeout=20)
+        # A writer blocked on a frozen filesystem would outlast the stop timeout.
+        assert time.monotonic() - started < 5, result.output
+    finally:
+        subprocess.run(["fsfreeze", "-u", data], capture_output=True)
+    assert "thawed /data" in result.output, result.output
+    assert result.exit_line == "ember: exit status 0"
+    with open(os.path.join(data, "file")) as f:
+        assert f.read() == "written\n"

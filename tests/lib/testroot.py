@@ -168,13 +168,20 @@ class TestRoot:
         script = f'echo $$ > {self.cgroup}/cgroup.procs && exec "$@"'
         return ["sh", "-c", script, "sh"] + UNSHARE + ["chroot", self.path, "/sbin/ember-init"]
 
-    def start(self, stdin=subprocess.DEVNULL):
+    def start(self, stdin=subprocess.DEVNULL, read_console=True):
+        """Starts init. With read_console=False nobody reads the console pipe
+        until read_console_later() is called, as with a stalled serial port."""
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "EMBER_CMDLINE_FILE": CMDLINE_IN_ROOT}
         self.proc = subprocess.Popen(self.command(), stdin=stdin, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, env=env)
         self._reader = threading.Thread(target=self._read_output, daemon=True)
-        self._reader.start()
+        if read_console:
+            self._reader.start()
         return self.proc
+
+    def read_console_later(self):
+        if not self._reader.is_alive():
+            self._reader.start()
 
     def _read_output(self):
         while True:
@@ -203,6 +210,8 @@ class TestRoot:
         except subprocess.TimeoutExpired:
             self.kill()
             raise AssertionError(f"init did not shut down within {timeout}s:\n{self.output}")
+        if not self._reader.is_alive() and not self._output:
+            self.read_console_later()
         self._reader.join(timeout=5)
         return BootResult(self.proc.returncode, self.output)
 
@@ -261,6 +270,16 @@ class TestRoot:
             self.proc.wait()
 
     # Cleanup --------------------------------------------------------------
+
+    def mount_image(self, rel, size_mb=16):
+        """Mounts a new ext4 loop image at rel inside the root (before boot)."""
+        image = os.path.join(self.workdir, rel.strip("/").replace("/", "-") + ".img")
+        subprocess.run(["truncate", "-s", f"{size_mb}M", image], check=True)
+        subprocess.run(["mkfs.ext4", "-q", "-F", image], check=True)
+        os.makedirs(self.join(rel), exist_ok=True)
+        subprocess.run(["mount", "-o", "loop", image, self.join(rel)], check=True)
+        self._mounted.append(self.join(rel))
+        return self.join(rel)
 
     def cleanup(self):
         self.kill()
