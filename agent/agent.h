@@ -11,9 +11,9 @@
 #include "listen.h"
 #include "op.h"
 
-/* Most bytes of a TCP token file. */
+/* Maximum bytes of a TCP token. */
 #define AGENT_TOKEN_MAX 4096
-/* Most open client connections; more are rejected with
+/* Maximum open client connections; more are rejected with
  * CODE_RESOURCE_EXHAUSTED. */
 #define AGENT_CONNECTIONS_MAX 1024
 /* Defaults of the options in struct agent_options. */
@@ -23,7 +23,7 @@
  * the agent checks whether they have. */
 #define AGENT_STOP_GRACE_MS 500
 #define AGENT_STOP_POLL_MS 20
-/* Most environment entries taken from the boot config's process.env. */
+/* Maximum environment entries taken from the boot config's process.env. */
 #define AGENT_IMAGE_ENV_MAX 4096
 
 struct session;

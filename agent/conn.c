@@ -15,10 +15,6 @@
 
 /* Time a client has to send its Request after connecting. */
 #define CONN_REQUEST_TIMEOUT_MS 10000
-/* After the final frame was written, time to wait for the client's EOF
- * before closing. Reading to EOF first keeps close(2) from sending a reset
- * that could discard the final frame on the client's side. */
-#define CONN_LINGER_MS 2000
 /* Longest Error.message, in bytes. */
 #define CONN_ERROR_MESSAGE_MAX 1024
 

@@ -45,8 +45,8 @@ bool op_available(const struct agent *agent, const struct op_def *def)
 	return !(def->flags & OP_NEEDS_INIT) || agent->opts.under_init;
 }
 
-/* Compares the whole token whatever the first differing byte, so the time
- * taken does not reveal how much of a guess was right. */
+/* Compares every byte of the stored token whatever the first difference,
+ * so the time taken does not reveal how much of a guess was right. */
 static bool token_matches(const struct agent *agent, const ProtobufCBinaryData *given)
 {
 	size_t stored_len = agent->token_len;

@@ -2,7 +2,7 @@
  * then HOME from the user, PATH when missing, TERM for a terminal, then the
  * request's entries, each replacing an earlier entry with the same key.
  * Entries are exact bytes: values may hold '=', newlines or non-UTF-8 bytes,
- * but no NUL byte, since execve takes C strings. */
+ * but no NUL byte, because execve takes C strings. */
 #ifndef EMBER_AGENT_ENV_H
 #define EMBER_AGENT_ENV_H
 

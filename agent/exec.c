@@ -2,6 +2,7 @@
  * session does the rest. */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,14 +14,29 @@
 #include "session.h"
 #include "spawn.h"
 
-/* Most argv plus env entries of one exec request. */
+/* Maximum argv plus env entries of one exec request. */
 #define EXEC_ARGS_MAX 4096
-/* Most bytes of argv plus env of one exec request; Linux allows 2 MiB for
- * the argument and environment strings of execve together at the default
- * stack limit, and the whole request must fit in one frame anyway. */
+/* Maximum bytes of argv plus env of one exec request. Linux allows a
+ * quarter of the stack limit (2 MiB at the default 8 MiB) for execve's
+ * strings, and the whole request must fit in one frame anyway. */
 #define EXEC_ARG_BYTES_MAX (512u * 1024u)
-/* Longest TERM value. */
+/* Maximum length of TERM, in bytes. */
 #define EXEC_TERM_MAX 64
+
+/* Sends an Error for the request and returns -1, for checks whose callers
+ * only need to know that the connection is finished. */
+static int reject(struct conn *conn, Ember__Code code, int errno_value, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int reject(struct conn *conn, Ember__Code code, int errno_value, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ember_verror(conn, code, errno_value, NULL, fmt, ap);
+	va_end(ap);
+	return -1;
+}
 
 /* Checks the sizes of argv and env before anything is copied. */
 static int check_exec_limits(struct conn *conn, const Ember__ExecRequest *exec)
@@ -28,53 +44,53 @@ static int check_exec_limits(struct conn *conn, const Ember__ExecRequest *exec)
 	size_t bytes = 0;
 
 	if (exec->n_argv + exec->n_env > EXEC_ARGS_MAX)
-		return ember_error(conn, EMBER__CODE__CODE_RESOURCE_EXHAUSTED, E2BIG,
+		return reject(conn, EMBER__CODE__CODE_RESOURCE_EXHAUSTED, E2BIG,
 				   "too many argv and env entries (%zu): the limit is %d "
-				   "(EXEC_ARGS_MAX)", exec->n_argv + exec->n_env, EXEC_ARGS_MAX), -1;
+				   "(EXEC_ARGS_MAX)", exec->n_argv + exec->n_env, EXEC_ARGS_MAX);
 	for (size_t i = 0; i < exec->n_argv; i++)
 		bytes += exec->argv[i].len + 1;
 	for (size_t i = 0; i < exec->n_env; i++)
 		bytes += exec->env[i].len + 1;
 	if (bytes > EXEC_ARG_BYTES_MAX)
-		return ember_error(conn, EMBER__CODE__CODE_RESOURCE_EXHAUSTED, E2BIG,
+		return reject(conn, EMBER__CODE__CODE_RESOURCE_EXHAUSTED, E2BIG,
 				   "argv and env take %zu bytes: the limit is %u (EXEC_ARG_BYTES_MAX)",
-				   bytes, EXEC_ARG_BYTES_MAX), -1;
+				   bytes, EXEC_ARG_BYTES_MAX);
 	for (size_t i = 0; i < exec->n_argv; i++)
 		if (memchr(exec->argv[i].data, '\0', exec->argv[i].len))
-			return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
-					   "argv[%zu] contains a NUL byte, which execve cannot pass", i), -1;
+			return reject(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
+					   "argv[%zu] contains a NUL byte, which execve cannot pass", i);
 	if (memchr(exec->cwd.data, '\0', exec->cwd.len))
-		return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
-				   "cwd contains a NUL byte"), -1;
+		return reject(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
+				   "cwd contains a NUL byte");
 	if (strlen(exec->term) > EXEC_TERM_MAX)
-		return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
+		return reject(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
 				   "TERM of %zu bytes is too long: the limit is %d",
-				   strlen(exec->term), EXEC_TERM_MAX), -1;
+				   strlen(exec->term), EXEC_TERM_MAX);
 	return 0;
 }
 
 static int check_exec_shape(struct conn *conn, const Ember__ExecRequest *exec)
 {
 	if (exec->shell && exec->n_argv)
-		return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
-				   "invalid shell request: argv must be empty with shell"), -1;
+		return reject(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
+				   "invalid shell request: argv must be empty with shell");
 	if (!exec->shell && exec->n_argv == 0)
-		return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
-				   "invalid exec request: argv is empty"), -1;
+		return reject(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
+				   "invalid exec request: argv is empty");
 	if (!exec->shell && exec->argv[0].len == 0)
-		return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
-				   "invalid exec request: argv[0] is empty"), -1;
+		return reject(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
+				   "invalid exec request: argv[0] is empty");
 	if ((exec->rows || exec->cols) && !exec->tty)
-		return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
-				   "rows and cols need tty"), -1;
+		return reject(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
+				   "rows and cols need tty");
 	if (exec->rows > 0xffff || exec->cols > 0xffff)
-		return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
+		return reject(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
 				   "invalid terminal size %ux%u: the limit is 65535",
-				   exec->rows, exec->cols), -1;
+				   exec->rows, exec->cols);
 	if (exec->ttl_s > SESSION_TTL_MAX_S)
-		return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
+		return reject(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
 				   "ttl_s %u is too long: the limit is %u seconds",
-				   exec->ttl_s, SESSION_TTL_MAX_S), -1;
+				   exec->ttl_s, SESSION_TTL_MAX_S);
 	return 0;
 }
 
@@ -89,8 +105,8 @@ static char *dup_bytes(const ProtobufCBinaryData *bytes)
 	return s;
 }
 
-/* Builds the argv array: the request's, or the user's login shell as
- * "-sh"-style argv[0] is not needed since "-l" asks for a login shell. */
+/* Builds the argv array: the request's, or for a shell request the user's
+ * shell with "-l", which makes it a login shell. */
 static int build_argv(const Ember__ExecRequest *exec, const struct user_info *user,
 		      char ***out, size_t *count)
 {
@@ -100,7 +116,12 @@ static int build_argv(const Ember__ExecRequest *exec, const struct user_info *us
 	if (!argv)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		argv[i] = exec->shell ? strdup(i == 0 ? user->shell : "-l") : dup_bytes(&exec->argv[i]);
+		if (!exec->shell)
+			argv[i] = dup_bytes(&exec->argv[i]);
+		else if (i == 0)
+			argv[i] = strdup(user->shell);
+		else
+			argv[i] = strdup("-l");
 		if (!argv[i]) {
 			for (size_t k = 0; k < i; k++)
 				free(argv[k]);
@@ -140,16 +161,16 @@ static int resolve_user(struct conn *conn, const char *spec, struct user_info *u
 	int r = user_resolve(spec, NULL, NULL, user, &missing);
 
 	if (r == -ENOENT)
-		return ember_error(conn, EMBER__CODE__CODE_NOT_FOUND, ENOENT,
+		return reject(conn, EMBER__CODE__CODE_NOT_FOUND, ENOENT,
 				   "no such %s in user '%s' (looked up in %s and %s)", missing,
-				   spec, USER_PASSWD_PATH, USER_GROUP_PATH), -1;
+				   spec, USER_PASSWD_PATH, USER_GROUP_PATH);
 	if (r == -EINVAL)
-		return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, EINVAL,
+		return reject(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, EINVAL,
 				   "invalid user '%s': expected name, uid, uid:gid or name:group",
-				   spec), -1;
+				   spec);
 	if (r < 0)
-		return ember_error(conn, code_for_errno(-r), -r, "failed to resolve user '%s': %s",
-				   spec, strerror(-r)), -1;
+		return reject(conn, code_for_errno(-r), -r, "failed to resolve user '%s': %s",
+				   spec, strerror(-r));
 	return 0;
 }
 
@@ -172,15 +193,16 @@ static int build_env(struct conn *conn, const Ember__ExecRequest *exec,
 	if (!exec->clear_env)
 		spec.base = (const char *const *)(agent->image_env ? agent->image_env : environ);
 	spec.home = user->home;
-	spec.term = exec->tty ? (exec->term[0] ? exec->term : "xterm") : NULL;
+	if (exec->tty)
+		spec.term = exec->term[0] ? exec->term : "xterm";
 	spec.entries = entries;
 	spec.entry_count = exec->n_env;
 	r = env_build(&spec, envp, &bad);
 	free(entries);
 	if (r == -EINVAL)
-		return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, EINVAL,
+		return reject(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, EINVAL,
 				   "invalid env[%zu]: expected KEY=VALUE with a non-empty KEY and "
-				   "no NUL byte", bad), -1;
+				   "no NUL byte", bad);
 	return r;
 }
 
@@ -372,6 +394,14 @@ int op_list(struct conn *conn, const Ember__Request *request)
 	list.n_sessions = n;
 	frame.kind_case = EMBER__AGENT_FRAME__KIND_LIST;
 	frame.list = &list;
+	/* Long argv lists can push the response past one frame: list the
+	 * sessions without their argv then, rather than not at all. */
+	if (protobuf_c_message_get_packed_size(&frame.base) > EMBER_FRAME_MAX) {
+		log_warn("%s: list response exceeds %u bytes; argv left out", conn_id(conn),
+			 EMBER_FRAME_MAX);
+		for (i = 0; i < n; i++)
+			infos[i].n_argv = 0;
+	}
 	r = conn_finish(conn, &frame);
 	if (r == -EMSGSIZE)
 		r = 0;

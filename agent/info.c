@@ -10,7 +10,7 @@
 #include "control.h"
 #include "io.h"
 
-/* Most boot timing lines read from /run/ember/boot-timings. */
+/* Maximum boot timing lines read from /run/ember/boot-timings. */
 #define INFO_TIMINGS_MAX 64
 #define INFO_TIMINGS_FILE_MAX 8192
 

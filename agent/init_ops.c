@@ -1,6 +1,6 @@
 /* The operations relayed to ember-init: logs (the entrypoint's output
  * ring), wait, shutdown and start (the control channel). A standalone agent
- * never reaches these: dispatch answers CODE_UNSUPPORTED first. */
+ * never reaches these because dispatch rejects them with CODE_UNSUPPORTED. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -37,8 +37,8 @@ static void logs_poll(struct loop *loop, void *data)
 	logs_pump(logs);
 }
 
-/* Sends what the ring holds from logs->offset while the client keeps up;
- * finishes when done, else polls again. */
+/* Sends the ring's contents from logs->offset while the client keeps up,
+ * then finishes or polls again. */
 static void logs_pump(struct logs_stream *logs)
 {
 	uint8_t buf[LOGS_CHUNK];
@@ -79,7 +79,7 @@ static void logs_pump(struct logs_stream *logs)
 			continue;
 		}
 		/* Nothing new: done unless following output that may still come.
-		 * A stopping agent ends the stream with what the ring holds. */
+		 * A stopping agent ends the stream with what the ring contains. */
 		if (!logs->follow || closed || conn_agent(logs->conn)->stopping) {
 			conn_ack(logs->conn);
 			return;

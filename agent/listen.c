@@ -34,7 +34,7 @@ static int parse_port(const char *text, uint32_t max, uint32_t *port)
 static int parse_vsock(const char *rest, struct listen_addr *addr, const char **reason)
 {
 	addr->kind = LISTEN_VSOCK;
-	/* VMADDR_PORT_ANY (0xffffffff) is not a port one can be reached on. */
+	/* VMADDR_PORT_ANY (0xffffffff) means "any port", so it cannot be listened on. */
 	if (parse_port(rest, UINT32_MAX - 1, &addr->port) < 0) {
 		*reason = "expected vsock:PORT with PORT a number from 1 to 4294967294";
 		return -EINVAL;

@@ -20,11 +20,13 @@
  *      ember_error (a structured Error). Both queue the frame, stop reading,
  *      and tear the connection down once the queue is flushed. After either
  *      call no frame callback runs again, and conn_send fails with -EPIPE.
- *   4. on_close runs exactly once, always from the loop (never from inside a
- *      conn_* call the handler made): after the final frame was flushed, or
- *      when the peer closed or failed first. The handler frees its state
- *      there; the conn and the request are freed right after on_close returns.
- *      A handler that installed no callbacks has nothing to free.
+ *   4. on_close of the handler installed last runs once, from the loop and
+ *      never inside a conn_* call the handler made. It runs after the final
+ *      frame was written and the client closed (or CONN_LINGER_MS passed),
+ *      when the peer closed or failed first, or when the agent stops. The
+ *      handler frees its state there; the conn and the request are freed
+ *      right after on_close returns. A handler that installed no callbacks
+ *      has nothing to free.
  *
  * Back-pressure: conn_send always queues the whole frame (up to
  * CONN_SEND_QUEUE_MAX). A producer checks conn_send_ready before producing
@@ -54,6 +56,11 @@
 /* Hard cap on one connection's send queue; conn_send fails with -ENOBUFS
  * beyond it, which means a producer ignored conn_send_ready. */
 #define CONN_SEND_QUEUE_MAX (CONN_SEND_HIGH_WATERMARK + 4u * EMBER_FRAME_MAX)
+
+/* After the final frame was written, time to wait for the client's EOF
+ * before closing. Reading to EOF first keeps close(2) from sending a reset
+ * that could discard the final frame on the client's side. */
+#define CONN_LINGER_MS 2000
 
 /* Maximum listeners, allowed uids and allowed CIDs on one command line. */
 #define AGENT_LISTENERS_MAX 16
@@ -87,20 +94,20 @@ struct agent_options {
 
 /* Operation handlers, one per Request.op case; the table is in dispatch.c.
  * A handler returns 0 once it has sent, or arranged to send, a final frame.
- * A negative errno means it sent nothing: the server then answers
- * CODE_INTERNAL naming the operation and the errno, so a handler that already
- * called ember_error or conn_finish must return 0. */
+ * A negative errno means it sent nothing, and the server then sends
+ * CODE_INTERNAL naming the operation and the errno. So a handler that
+ * already called ember_error or conn_finish must return 0. */
 typedef int (*op_start_fn)(struct conn *conn, const Ember__Request *request);
 
 enum op_flags {
-	OP_NEEDS_INIT = 1 << 0,    /* a standalone agent answers CODE_UNSUPPORTED */
+	OP_NEEDS_INIT = 1 << 0,    /* a standalone agent rejects it with CODE_UNSUPPORTED */
 	OP_WHILE_FROZEN = 1 << 1,  /* allowed while filesystems are frozen */
 };
 
 struct op_def {
 	Ember__Request__OpCase op;
 	const char *name;          /* "exec", "copy_in", ... as in logs and InfoResponse */
-	op_start_fn start;         /* NULL: not implemented, answers CODE_UNSUPPORTED */
+	op_start_fn start;         /* NULL: not implemented, rejected with CODE_UNSUPPORTED */
 	unsigned flags;
 };
 
@@ -155,7 +162,7 @@ void conn_set_handler(struct conn *conn, const struct conn_handler *handler, voi
 int conn_send(struct conn *conn, const Ember__AgentFrame *frame);
 
 /* Whether the queue is below CONN_SEND_HIGH_WATERMARK (and the connection
- * still open). A producer that sees false waits for on_drained. */
+ * still open). A producer that gets false waits for on_drained. */
 bool conn_send_ready(const struct conn *conn);
 
 /* Bytes queued but not yet written to the socket. */
@@ -234,8 +241,8 @@ void agent_set_frozen(struct agent *agent, bool frozen);
  * work(data) runs on a new thread and returns 0 or -errno; it must not touch
  * the loop, connections or sessions. done(agent, result, data) then runs on the
  * loop thread with work's return value. done always runs, even when the
- * connection that asked for the work has closed meanwhile, so data must stay
- * valid until done (free it there; check conn_is_closing before sending).
+ * connection that requested the work has closed meanwhile. So data must stay
+ * valid until done, which frees it and checks conn_is_closing before sending.
  * Returns 0, or -errno when the thread could not be started (then neither
  * callback runs). */
 typedef int (*agent_work_fn)(void *data);

@@ -9,12 +9,11 @@
 
 struct ring {
 	uint8_t *data;
-	size_t capacity;   /* bytes allocated, a power of two up to max */
-	size_t max;        /* a power of two */
+	size_t capacity;   /* bytes allocated, doubled on demand up to max */
+	size_t max;        /* bytes kept at most */
 	uint64_t written;  /* total bytes ever written */
 };
 
-/* max must be a power of two. */
 void ring_init(struct ring *ring, size_t max);
 void ring_free(struct ring *ring);
 

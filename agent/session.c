@@ -82,8 +82,8 @@ size_t session_count(const struct agent *agent)
 
 /* Whether stream i may be read now. With a client, reading follows its
  * pace. Without one, a detached session keeps reading and overwrites its
- * oldest output; a session in its grace period stops when the ring is full,
- * so a client that reattaches loses nothing the ring held. */
+ * oldest output. A session in its grace period stops when the ring is full,
+ * so a client that reattaches loses nothing the ring contained. */
 static bool stream_readable(const struct session *session, int i)
 {
 	const struct session_stream *stream = &session->out[i];
@@ -305,9 +305,9 @@ static void stdin_close(struct session *session)
 	session->stdin_len = 0;
 }
 
-/* Ends a PTY's input the way a terminal user does: ^D (VEOF) at the start
- * of a line; a second one when a partial line is pending, since the first
- * only submits that line. */
+/* Ends a PTY's input the way a terminal user does, with ^D (VEOF) at the
+ * start of a line. A partial line needs a second ^D because the first only
+ * submits that line. */
 static void stdin_send_tty_eof(struct session *session, bool partial_line)
 {
 	struct termios tio;

@@ -12,7 +12,7 @@
 #include "op.h"
 #include "ring.h"
 
-/* Output kept per stream (stdout, stderr), bytes; a power of two. */
+/* Output kept per stream (stdout, stderr), in bytes. */
 #define SESSION_RING_MAX (4u * 1024u * 1024u)
 /* After the process exits, how long to wait for stdout and stderr to reach
  * EOF before the exit status is sent anyway (a background child may hold
@@ -99,7 +99,7 @@ int session_attach(struct session *session, struct conn *conn, uint64_t stdout_o
 /* Lets a session run without a client for ttl_s seconds (0: the default). */
 void session_detach(struct session *session, uint32_t ttl_s);
 
-/* Answers exec --detach: ExecStarted as the final frame, then the TTL runs. */
+/* Finishes exec --detach with ExecStarted as the final frame; the TTL then runs. */
 int session_finish_detached(struct session *session, struct conn *conn, uint32_t ttl_s);
 
 void session_set_timeout(struct session *session, uint32_t timeout_ms);

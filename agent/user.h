@@ -19,7 +19,7 @@
 /* Most supplementary groups kept for one user (the kernel's NGROUPS_MAX is
  * 65536; container images rarely list more than a few). */
 #define USER_GROUPS_MAX 256
-/* Longest user specification accepted, in bytes. */
+/* Maximum length of a user specification, in bytes. */
 #define USER_SPEC_MAX 256
 
 struct user_info {
