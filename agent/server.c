@@ -16,6 +16,34 @@
 
 /* Connections accepted per listener wakeup. */
 #define SERVER_ACCEPT_BATCH 32
+/* Pause of a listener after accept ran out of descriptors or memory: the
+ * pending connection keeps the listener readable, so watching it at once
+ * would spin. */
+#define SERVER_ACCEPT_RETRY_MS 100
+
+static void server_accept(struct loop *loop, int fd, uint32_t events, void *data);
+
+static void server_resume_listener(struct loop *loop, void *data)
+{
+	struct listener *listener = data;
+
+	if (listener->fd >= 0 &&
+	    loop_add(loop, listener->fd, EPOLLIN, server_accept, listener) < 0)
+		log_error("failed to watch listener '%s' again; it accepts no more connections",
+			  listener->text);
+}
+
+/* Stops watching a listener for SERVER_ACCEPT_RETRY_MS after err. */
+static void server_pause_listener(struct listener *listener, int err)
+{
+	struct loop *loop = listener->agent->loop;
+
+	log_warn("failed to accept on %s: %s; retrying in %d ms", listener->text, strerror(err),
+		 SERVER_ACCEPT_RETRY_MS);
+	loop_remove(loop, listener->fd);
+	if (!loop_timer_add(loop, SERVER_ACCEPT_RETRY_MS, server_resume_listener, listener))
+		server_resume_listener(loop, listener);
+}
 
 static bool uid_allowed(const struct agent_options *opts, uid_t uid)
 {
@@ -103,8 +131,11 @@ static void server_accept(struct loop *loop, int fd, uint32_t events, void *data
 		int client = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (client < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-			    errno != ECONNABORTED)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				server_pause_listener(listener, errno);
+			else if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			else if (errno != EAGAIN && errno != EWOULDBLOCK)
 				log_warn("failed to accept on %s: %s", listener->text, strerror(errno));
 			return;
 		}

@@ -241,3 +241,42 @@ def test_peer_closing_early_leaves_agent_serving(agent):
             s.send(b"\x00\x00")
     with c.Connection(agent.addr) as conn:
         assert conn.unary(c.OP_PING)[0] == c.PONG
+
+
+def test_out_of_descriptors_recovers(ember_bin, short_dir):
+    """With its descriptors used up the agent pauses accepting instead of
+    spinning, and serves again once clients leave."""
+    sock = os.path.join(short_dir, "fd.sock")
+    log_path = os.path.join(short_dir, "fd.log")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(["sh", "-c", 'ulimit -n 24 && exec "$@"', "sh",
+                                 ember_bin("ember-agent"), "--listen", f"unix:{sock}"],
+                                stdout=log, stderr=log)
+    try:
+        wait_for_socket(sock)
+        clients = []
+        for _ in range(40):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(sock)
+            clients.append(s)
+        time.sleep(0.5)
+        with open(f"/proc/{proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        cpu_ticks = int(fields[11]) + int(fields[12])
+        assert cpu_ticks < 20, "the agent spins on a listener it cannot accept from"
+        for s in clients:
+            s.close()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with c.Connection(f"unix:{sock}", timeout=2) as conn:
+                    assert conn.unary(c.OP_PING)[0] == c.PONG
+                break
+            except (OSError, ValueError):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        with open(log_path) as f:
+            assert "retrying in 100 ms" in f.read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
