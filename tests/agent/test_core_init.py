@@ -80,7 +80,7 @@ def test_info_under_init(boot):
 
 def test_logs_follow_until_exit_then_wait(boot):
     root = boot({"args": ["/bin/sh", "-c", "echo one; sleep 1; echo two >&2; exit 3"]})
-    # The VM powers off when the entrypoint exits, so wait is asked first.
+    # The VM powers off when the entrypoint exits, so wait is requested first.
     with c.Connection(root.addr) as conn:
         conn.send_request(c.OP_WAIT)
         data, lost = read_logs(root.addr, follow=True)

@@ -114,7 +114,7 @@ def test_stale_socket_file_replaced(start_agent):
     first.proc.wait()
     assert os.path.exists(first.socket_path)
     second = start_agent(name="x")
-    # The harness sees the stale file at once, so wait for the new listener.
+    # The harness finds the stale file at once, so wait for the new listener.
     deadline = time.monotonic() + 10
     while True:
         try:

@@ -75,7 +75,6 @@ def test_attach_from_offsets(agent):
 
 def test_attach_offset_past_output_rejected(agent):
     session_id = start_detached(agent.addr, [b"sh", b"-c", b"printf 12; sleep 30"])
-    wait_until(lambda: True)
     with c.Connection(agent.addr) as conn:
         with pytest.raises(c.AgentError) as info:
             conn.unary(*c.attach_request(session_id, 1000))
