@@ -320,6 +320,13 @@ static int walk_path(struct tree *tree, struct tree_dentry *start, const char *p
 			continue;
 		}
 		child = tree_lookup(tree, dir, name);
+		/* A lower layer's file in the middle of a new path gives way to a directory, as
+		 * in an overlay mount where the upper directory hides the lower file. */
+		if (child && create && child->layer != tree->layer && !S_ISDIR(child->inode->mode) &&
+		    !S_ISLNK(child->inode->mode)) {
+			tree_remove(tree, child);
+			child = NULL;
+		}
 		if (!child) {
 			struct tree_inode *inode;
 
