@@ -219,6 +219,10 @@ static int run_hooks(struct freeze_job *job, const char *arg)
 		job_fail(job, ECANCELED, NULL, "%s; nothing was frozen", report.failure);
 	else if (ret > 0)
 		log_warn("%s", report.failure);
+	else if (ret == -E2BIG && strcmp(arg, "freeze") == 0)
+		job_fail(job, E2BIG, NULL,
+			 "failed to run the hooks in '%s': more than the maximum of %d hooks",
+			 dir, HOOKS_MAX);
 	else if (ret < 0 && strcmp(arg, "freeze") == 0)
 		job_fail(job, -ret, NULL, "failed to run the hooks in '%s': %s", dir,
 			 strerror(-ret));

@@ -194,24 +194,114 @@ def test_copy_in_rejected_while_frozen(ns):
     assert not os.path.exists(os.path.join(a, "dst.txt"))
 
 
-def send_copy_in(agent, dest):
-    """Sends Request{version: 1, copy_in: {dest}} encoded by hand, so the
-    test does not depend on a copy command, and returns the reply's bytes as
-    text (an Error frame carries its message as plain bytes)."""
-    assert len(dest) < 120
-    dest_field = b"\x0a" + bytes([len(dest)]) + dest.encode()
-    copy_in = b"\xa2\x01" + bytes([len(dest_field)]) + dest_field
-    request = b"\x08\x01" + copy_in
+def varint(value):
+    out = b""
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out += bytes([byte | 0x80])
+        else:
+            return out + bytes([byte])
+
+
+def field_varint(number, value):
+    return varint(number << 3) + varint(value)
+
+
+def field_bytes(number, data):
+    if isinstance(data, str):
+        data = data.encode()
+    return varint((number << 3) | 2) + varint(len(data)) + data
+
+
+def send_request(agent, op_number, op_body):
+    """Sends Request{version: 1, <op_number>: op_body}, encoded by hand so the
+    test can pass values that emberctl rejects, and returns the reply's bytes
+    as text (an Error frame carries its message as plain bytes)."""
+    request = field_varint(1, 1) + field_bytes(op_number, op_body)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(10)
+        s.settimeout(30)
         s.connect(agent.socket_path)
         s.sendall(struct.pack(">I", len(request)) + request)
-        header = s.recv(4)
+        header = b""
+        while len(header) < 4:
+            header += s.recv(4 - len(header))
         length = struct.unpack(">I", header)[0]
         body = b""
         while len(body) < length:
             body += s.recv(length - len(body))
     return body.decode(errors="replace")
+
+
+def send_copy_in(agent, dest):
+    """Sends CopyInRequest{dest} (Request field 20)."""
+    return send_request(agent, 20, field_bytes(1, dest))
+
+
+def test_agent_rejects_long_freeze_timeout(ns):
+    a = ns.image("a")
+    agent = ns.agent()
+
+    reply = send_request(agent, 22, field_bytes(1, a) + field_varint(2, 3601))
+    assert "freeze timeout 3601 s exceeds the maximum of 3600 s" in reply
+    assert not is_frozen(ns, a)
+
+
+def test_agent_rejects_too_many_mountpoints(ns):
+    a = ns.image("a")
+    agent = ns.agent()
+
+    reply = send_request(agent, 22, field_bytes(1, a) * 257)
+    assert "257 mount points exceed the maximum of 256" in reply
+    assert not is_frozen(ns, a)
+
+
+def test_agent_rejects_too_many_addresses(ns):
+    ns.run("ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1")
+    agent = ns.agent()
+
+    body = field_bytes(1, "v0") + field_bytes(4, "10.0.0.1/24") * 65
+    reply = send_request(agent, 26, body)
+    assert "65 addresses and 0 routes exceed the maximum of 64 each" in reply
+
+
+def test_too_many_hooks_rejected(ns):
+    a = ns.image("a")
+    for i in range(65):
+        ns.hook("freeze.d", f"{i:02d}-hook", "exit 0")
+    agent = ns.agent()
+
+    proc = ns.freeze(agent, a, check=False)
+    assert proc.returncode != 0
+    assert "more than the maximum of 64 hooks" in proc.stderr
+    assert ns.hook_lines() == []
+    assert not is_frozen(ns, a)
+
+
+def test_cgroup_that_cannot_freeze_times_out(ns):
+    a = ns.image("a")
+    b = ns.image("b")
+    cgroup = ns.make_cgroup()
+    # A writer blocked on a frozen filesystem sleeps uninterruptibly, and the
+    # cgroup freezer cannot stop it until the write returns.
+    ns.run("fsfreeze", "--freeze", b)
+    writer, writer_pid = start_writer(ns, os.path.join(b, "file"))
+    with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+        f.write(str(writer_pid))
+    agent = ns.agent()
+
+    start = time.monotonic()
+    proc = ns.freeze(agent, a, options=("--processes",), check=False)
+    elapsed = time.monotonic() - start
+    assert proc.returncode != 0
+    assert f"failed to freeze the workload cgroup '{cgroup}'" in proc.stderr
+    assert 4.5 < elapsed < 10
+    with open(os.path.join(cgroup, "cgroup.freeze")) as f:
+        assert f.read().strip() == "0"
+    assert not is_frozen(ns, a)
+    ns.run("fsfreeze", "--unfreeze", b)
+    assert writer.wait(timeout=10) == 0
 
 
 def test_hooks_run_in_order_with_arguments(ns):
