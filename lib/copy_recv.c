@@ -5,10 +5,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "io.h"
@@ -245,6 +247,61 @@ static int receive_data(struct receiver *receiver, const Ember__CopyData *data)
 	return 0;
 }
 
+/* An fsync running on its own thread, so the receiver can keep sending
+ * progress frames while a large file reaches the disk. */
+struct fsync_job {
+	int fd;
+	int result;
+	bool done;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+};
+
+static void *run_fsync(void *data)
+{
+	struct fsync_job *job = data;
+	int result = fsync(job->fd) < 0 ? -errno : 0;
+	pthread_mutex_lock(&job->lock);
+	job->result = result;
+	job->done = true;
+	pthread_cond_signal(&job->cond);
+	pthread_mutex_unlock(&job->lock);
+	return NULL;
+}
+
+/* Returns 0 or -errno of fsync. With send_progress, a CopyProgress frame goes
+ * out every COPY_PROGRESS_INTERVAL_MS until the fsync ends. */
+static int fsync_with_progress(struct receiver *receiver, int fd)
+{
+	struct fsync_job job = { .fd = fd };
+	pthread_t thread;
+	if (!receiver->options->send_progress)
+		return fsync(fd) < 0 ? -errno : 0;
+	pthread_mutex_init(&job.lock, NULL);
+	pthread_cond_init(&job.cond, NULL);
+	if (pthread_create(&thread, NULL, run_fsync, &job) != 0) {
+		run_fsync(&job);
+	} else {
+		pthread_mutex_lock(&job.lock);
+		while (!job.done) {
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += COPY_PROGRESS_INTERVAL_MS / 1000;
+			pthread_cond_timedwait(&job.cond, &job.lock, &until);
+			if (job.done)
+				break;
+			pthread_mutex_unlock(&job.lock);
+			copy_stream_send_progress(receiver->stream);
+			pthread_mutex_lock(&job.lock);
+		}
+		pthread_mutex_unlock(&job.lock);
+		pthread_join(thread, NULL);
+	}
+	pthread_mutex_destroy(&job.lock);
+	pthread_cond_destroy(&job.cond);
+	return job.result;
+}
+
 /* Applies owner, mode and mtime to an open file. The owner comes first because
  * fchown clears the setuid and setgid bits. */
 static int apply_metadata(struct receiver *receiver, int fd, uint32_t mode, uint32_t uid,
@@ -299,9 +356,9 @@ static int finish_file(struct receiver *receiver, const Ember__CopyFileEnd *end)
 		if (r < 0)
 			return fail(receiver, r, file->path, "send progress for");
 	}
-	/* TODO: a very large fsync sends no progress frame while it runs. */
-	if (fsync(file->fd) < 0)
-		return fail(receiver, -errno, file->path, "fsync");
+	r = fsync_with_progress(receiver, file->fd);
+	if (r < 0)
+		return fail(receiver, r, file->path, "fsync");
 
 	char *slash = strrchr(file->path, '/');
 	const char *base = slash ? slash + 1 : file->path;
@@ -559,6 +616,9 @@ int copy_recv_tree(struct copy_stream *stream, int parent_fd, const char *root_n
 		}
 		switch (frame.kind) {
 		case COPY_FRAME_ENTRY:
+			if (frame.entry->name.len == 0 && !stream->total_bytes &&
+			    frame.entry->type == EMBER__COPY_ENTRY__TYPE__FILE)
+				stream->total_bytes = frame.entry->size;
 			r = receive_entry(&receiver, frame.entry);
 			break;
 		case COPY_FRAME_DATA:
@@ -578,7 +638,8 @@ int copy_recv_tree(struct copy_stream *stream, int parent_fd, const char *root_n
 			done = true;
 			break;
 		case COPY_FRAME_PROGRESS:
-			stream->total_bytes = frame.progress->total_bytes;
+			if (frame.progress->total_bytes)
+				stream->total_bytes = frame.progress->total_bytes;
 			break;
 		case COPY_FRAME_ERROR:
 			r = peer_error(&receiver, frame.error);

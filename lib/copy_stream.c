@@ -160,7 +160,7 @@ static int drain_incoming(struct copy_stream *stream)
 			return r;
 		if (frame.kind == COPY_FRAME_ERROR)
 			copy_stream_set_peer_error(stream, frame.error);
-		else if (frame.kind == COPY_FRAME_PROGRESS)
+		else if (frame.kind == COPY_FRAME_PROGRESS && frame.progress->total_bytes)
 			stream->total_bytes = frame.progress->total_bytes;
 		copy_frame_free(&frame);
 		if (stream->peer_failed)
@@ -328,24 +328,38 @@ void copy_report_prefix(struct copy_report *report, const char *root)
 {
 	if (report->error == 0 || !root || !root[0])
 		return;
-	char full[sizeof(report->error_path)];
-	size_t root_len = strlen(root);
-	bool slash = root[root_len - 1] == '/';
-	if (report->error_path[0])
-		snprintf(full, sizeof(full), "%s%s%s", root, slash ? "" : "/", report->error_path);
-	else
-		snprintf(full, sizeof(full), "%s", root);
 
+	/* full = root + "/" + error_path; a result that does not fit is left alone. */
+	char full[sizeof(report->error_path)];
+	size_t root_len = strlen(root), path_len = strlen(report->error_path);
+	bool slash = root[root_len - 1] == '/' || path_len == 0;
+	size_t full_len = root_len + (slash ? 0 : 1) + path_len;
+	if (full_len >= sizeof(full))
+		return;
+	memcpy(full, root, root_len);
+	if (!slash)
+		full[root_len] = '/';
+	memcpy(full + full_len - path_len, report->error_path, path_len + 1);
+
+	/* Replace the first quoted occurrence of the old path in the message. */
 	char quoted[sizeof(report->error_path) + 2];
-	snprintf(quoted, sizeof(quoted), "'%s'", report->error_path);
+	quoted[0] = '\'';
+	memcpy(quoted + 1, report->error_path, path_len);
+	quoted[path_len + 1] = '\'';
+	quoted[path_len + 2] = '\0';
 	char *at = strstr(report->error_message, quoted);
-	if (at) {
+	size_t before = at ? (size_t)(at - report->error_message) : 0;
+	size_t after = at ? strlen(at + path_len + 2) : 0;
+	if (at && before + full_len + 2 + after < sizeof(report->error_message)) {
 		char message[sizeof(report->error_message)];
-		snprintf(message, sizeof(message), "%.*s'%s'%s", (int)(at - report->error_message),
-			 report->error_message, full, at + strlen(quoted));
+		memcpy(message, report->error_message, before);
+		message[before] = '\'';
+		memcpy(message + before + 1, full, full_len);
+		message[before + 1 + full_len] = '\'';
+		memcpy(message + before + full_len + 2, at + path_len + 2, after + 1);
 		memcpy(report->error_message, message, sizeof(message));
 	}
-	memcpy(report->error_path, full, sizeof(full));
+	memcpy(report->error_path, full, full_len + 1);
 }
 
 Ember__Code copy_errno_code(int err)

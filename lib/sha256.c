@@ -2,6 +2,8 @@
  * message schedule and compression function over 64-byte blocks. */
 #include "sha256.h"
 
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const uint32_t round_constants[64] = {
@@ -66,6 +68,78 @@ static void compress(uint32_t state[8], const uint8_t *block)
 	state[7] += h;
 }
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+
+/* The same compression with the x86 SHA extensions (Intel SHA-NI), about
+ * five times faster than the portable code. The state is kept as the two
+ * register halves the instructions use: ABEF and CDGH. */
+__attribute__((target("sha,sse4.1,ssse3")))
+static void compress_shani(uint32_t state[8], const uint8_t *data, size_t blocks)
+{
+	const __m128i byte_swap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+	__m128i dcba = _mm_loadu_si128((const __m128i *)&state[0]);
+	__m128i hgfe = _mm_loadu_si128((const __m128i *)&state[4]);
+	__m128i cdab = _mm_shuffle_epi32(dcba, 0xB1);
+	__m128i efgh = _mm_shuffle_epi32(hgfe, 0x1B);
+	__m128i abef = _mm_alignr_epi8(cdab, efgh, 8);
+	__m128i cdgh = _mm_blend_epi16(efgh, cdab, 0xF0);
+
+	for (; blocks > 0; blocks--, data += SHA256_BLOCK_SIZE) {
+		__m128i abef_saved = abef, cdgh_saved = cdgh;
+		__m128i msg[16];
+		for (int g = 0; g < 16; g++) {
+			if (g < 4) {
+				msg[g] = _mm_shuffle_epi8(
+					_mm_loadu_si128((const __m128i *)(data + 16 * g)), byte_swap);
+			} else {
+				__m128i sum = _mm_add_epi32(_mm_sha256msg1_epu32(msg[g - 4], msg[g - 3]),
+							    _mm_alignr_epi8(msg[g - 1], msg[g - 2], 4));
+				msg[g] = _mm_sha256msg2_epu32(sum, msg[g - 1]);
+			}
+			__m128i k = _mm_add_epi32(
+				msg[g], _mm_loadu_si128((const __m128i *)&round_constants[4 * g]));
+			cdgh = _mm_sha256rnds2_epu32(cdgh, abef, k);
+			abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(k, 0x0E));
+		}
+		abef = _mm_add_epi32(abef, abef_saved);
+		cdgh = _mm_add_epi32(cdgh, cdgh_saved);
+	}
+
+	__m128i feba = _mm_shuffle_epi32(abef, 0x1B);
+	__m128i dchg = _mm_shuffle_epi32(cdgh, 0xB1);
+	_mm_storeu_si128((__m128i *)&state[0], _mm_blend_epi16(feba, dchg, 0xF0));
+	_mm_storeu_si128((__m128i *)&state[4], _mm_alignr_epi8(dchg, feba, 8));
+}
+
+static bool cpu_has_shani(void)
+{
+	unsigned a, b, c, d;
+	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSE4_1) || !(c & bit_SSSE3))
+		return false;
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+		return false;
+	return (b & (1u << 29)) != 0;  /* CPUID.(EAX=7,ECX=0):EBX.SHA */
+}
+#endif
+
+/* Compresses whole blocks with the fastest code this CPU runs. */
+static void compress_blocks(uint32_t state[8], const uint8_t *data, size_t blocks)
+{
+#if defined(__x86_64__)
+	static int use_shani = -1;
+	if (use_shani < 0)
+		use_shani = cpu_has_shani() && !getenv("EMBER_SHA256_PORTABLE");
+	if (use_shani) {
+		compress_shani(state, data, blocks);
+		return;
+	}
+#endif
+	for (; blocks > 0; blocks--, data += SHA256_BLOCK_SIZE)
+		compress(state, data);
+}
+
 void sha256_init(struct sha256 *ctx)
 {
 	/* Initial hash value H(0), FIPS 180-4 section 5.3.3. */
@@ -93,18 +167,20 @@ void sha256_update(struct sha256 *ctx, const void *data, size_t len)
 		len -= take;
 		if (ctx->block_have < SHA256_BLOCK_SIZE)
 			return;
-		compress(ctx->state, ctx->block);
+		compress_blocks(ctx->state, ctx->block, 1);
 		ctx->block_have = 0;
 	}
-	for (; len >= SHA256_BLOCK_SIZE; p += SHA256_BLOCK_SIZE, len -= SHA256_BLOCK_SIZE)
-		compress(ctx->state, p);
+	size_t blocks = len / SHA256_BLOCK_SIZE;
+	compress_blocks(ctx->state, p, blocks);
+	p += blocks * SHA256_BLOCK_SIZE;
+	len -= blocks * SHA256_BLOCK_SIZE;
 	memcpy(ctx->block, p, len);
 	ctx->block_have = len;
 }
 
 void sha256_update_zeros(struct sha256 *ctx, uint64_t len)
 {
-	static const uint8_t zeros[4096];
+	static const uint8_t zeros[65536];
 	while (len > 0) {
 		size_t take = len < sizeof(zeros) ? (size_t)len : sizeof(zeros);
 		sha256_update(ctx, zeros, take);

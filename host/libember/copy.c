@@ -157,7 +157,8 @@ int copy_client_wait_result(struct copy_client *client, struct ember_copy_result
 							     : strerror(-r));
 		switch (frame.kind) {
 		case COPY_FRAME_PROGRESS:
-			client->stream.total_bytes = frame.progress->total_bytes;
+			if (frame.progress->total_bytes)
+				client->stream.total_bytes = frame.progress->total_bytes;
 			report_progress(&client->stream, client);
 			copy_frame_free(&frame);
 			continue;
