@@ -15,6 +15,9 @@
 
 /* Time a client has to send its Request after connecting. */
 #define CONN_REQUEST_TIMEOUT_MS 10000
+/* Time a client has to read the final frame; a client that stops reading
+ * cannot hold its connection open forever. */
+#define CONN_FINISH_TIMEOUT_MS 30000
 /* Longest Error.message, in bytes. */
 #define CONN_ERROR_MESSAGE_MAX 1024
 
@@ -250,6 +253,16 @@ int conn_send(struct conn *conn, const Ember__AgentFrame *frame)
 	return 0;
 }
 
+static void conn_finish_timeout(struct loop *loop, void *data)
+{
+	struct conn *conn = data;
+
+	conn->timer = 0;
+	log_warn("%s: %s did not read the final frame within %d ms; closing", conn->id,
+		 conn->peer, CONN_FINISH_TIMEOUT_MS);
+	conn_kill(conn, -ETIMEDOUT);
+}
+
 int conn_finish(struct conn *conn, const Ember__AgentFrame *frame)
 {
 	int r = conn_queue(conn, frame);
@@ -259,6 +272,9 @@ int conn_finish(struct conn *conn, const Ember__AgentFrame *frame)
 		return r;
 	}
 	conn->state = CONN_FINISHING;
+	loop_timer_cancel(conn->agent->loop, conn->timer);
+	conn->timer = loop_timer_add(conn->agent->loop, CONN_FINISH_TIMEOUT_MS,
+				     conn_finish_timeout, conn);
 	conn_after_flush(conn);
 	return 0;
 }

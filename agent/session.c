@@ -689,8 +689,11 @@ static void session_free(struct session *session)
 	}
 	stdin_close(session);
 	free(session->stdin_buf);
+	/* NOTE: background children that outlive the session keep its cgroup
+	 * busy; the directory then stays behind until the VM stops. */
 	if (session->cgroup[0] && rmdir(session->cgroup) < 0 && errno != ENOENT)
-		log_warn("failed to remove cgroup '%s': %s", session->cgroup, strerror(errno));
+		log_info("failed to remove cgroup '%s': %s; left in place", session->cgroup,
+			 strerror(errno));
 	for (size_t i = 0; i < session->argc; i++)
 		free(session->argv[i]);
 	free(session->argv);

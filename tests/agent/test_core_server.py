@@ -280,3 +280,16 @@ def test_out_of_descriptors_recovers(ember_bin, short_dir):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_silent_client_timed_out(agent):
+    """A client that sends no Request gets CODE_TIMED_OUT after 10 s
+    (CONN_REQUEST_TIMEOUT_MS) and its connection is closed."""
+    start = time.monotonic()
+    with c.Connection(agent.addr, timeout=20) as conn:
+        kind, fields = conn.recv()
+        elapsed = time.monotonic() - start
+        assert kind == c.ERROR
+        assert c.first(fields, 1) == 10
+        assert conn.recv()[0] is None
+    assert 9.5 < elapsed < 12
