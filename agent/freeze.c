@@ -398,7 +398,8 @@ static void freeze_done(struct agent *agent, int result, void *data)
 	state.processes_frozen = job->processes_frozen;
 	state.phase = PHASE_FROZEN;
 	arm_deadline(agent);
-	log_info("froze %zu mounts; auto-thaw in %u s", state.plan.count, state.timeout_s);
+	log_info("%s: froze %zu mounts, auto-thaw in %u s", job->conn ? conn_id(job->conn) : "-",
+		 state.plan.count, state.timeout_s);
 	send_freeze_response(job);
 	job_free(job);
 }
