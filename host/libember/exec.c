@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include "conn.h"
-#include "io.h"
 #include "validate.h"
 
 /* Bytes of stdin read and sent per frame; below EMBER_CHUNK_MAX. */
@@ -385,6 +384,31 @@ int ember_session_next(struct ember_session *session, struct ember_event *event,
 	return r < 0 ? r : 0;
 }
 
+/* Writes all of data to fd, waiting when fd is non-blocking and full (a
+ * terminal shared with a program that set O_NONBLOCK, for example). */
+static int write_output(int fd, const uint8_t *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, data, len);
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+		if (n > 0) {
+			data += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return -EIO;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
 static int deliver_output(const struct ember_session_io *io, const struct ember_event *event,
 			  struct ember_error *err)
 {
@@ -395,7 +419,7 @@ static int deliver_output(const struct ember_session_io *io, const struct ember_
 		return io->on_output(io->context, event->stream, event->data, event->len);
 	if (fd < 0)
 		return 0;
-	r = write_full(fd, event->data, event->len);
+	r = write_output(fd, event->data, event->len);
 	if (r < 0)
 		return ember_error_set(err, EMBER_ERROR_USAGE, r, "failed to write %s: %s",
 				       event->stream == EMBER_STREAM_STDERR ? "stderr" : "stdout",

@@ -140,3 +140,19 @@ def test_sigint_forwarded_without_tty(agent, emberctl):
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 5, err
     assert out == b"got INT\n"
+
+
+def test_nonblocking_stdout_pipe(agent, emberctl):
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    proc = subprocess.Popen([emberctl, "-c", agent.addr, "exec", "--", "seq", "1", "200000"],
+                            stdout=write_end, stderr=subprocess.PIPE)
+    os.close(write_end)
+    received = bytearray()
+    time.sleep(0.5)
+    with os.fdopen(read_end, "rb") as reader:
+        while chunk := reader.read(4096):
+            received += chunk
+            time.sleep(0.0005)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    assert bytes(received) == b"".join(b"%d\n" % i for i in range(1, 200001))
