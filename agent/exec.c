@@ -158,7 +158,16 @@ static Ember__Code code_for_errno(int err)
 static int resolve_user(struct conn *conn, const char *spec, struct user_info *user)
 {
 	const char *missing = "user";
-	int r = user_resolve(spec, NULL, NULL, user, &missing);
+	char own_uid[16];
+	int r;
+
+	/* The default user is root, or the agent's own user when it is not
+	 * root (a standalone agent in an ordinary VM or a test). */
+	if (!spec[0] && geteuid() != 0) {
+		snprintf(own_uid, sizeof(own_uid), "%u", (unsigned)geteuid());
+		spec = own_uid;
+	}
+	r = user_resolve(spec, NULL, NULL, user, &missing);
 
 	if (r == -ENOENT)
 		return reject(conn, EMBER__CODE__CODE_NOT_FOUND, ENOENT,
@@ -246,10 +255,13 @@ static int start_session(struct conn *conn, const Ember__ExecRequest *exec,
 	spawn.cgroup_procs = session->cgroup[0] ? cgroup_procs : NULL;
 	r = spawn_process(&spawn, &result, &stage);
 	if (r < 0) {
-		const char *what = strcmp(stage, "change directory to") == 0 ? cwd : argv[0];
-
-		ember_error(conn, code_for_errno(-r), -r, "failed to %s '%s': %s", stage,
-			    what ? what : "", strerror(-r));
+		if (strncmp(stage, "set ", 4) == 0)
+			ember_error(conn, code_for_errno(-r), -r, "failed to %s for user '%s': %s",
+				    stage, exec->user[0] ? exec->user : "root", strerror(-r));
+		else
+			ember_error(conn, code_for_errno(-r), -r, "failed to %s '%s': %s", stage,
+				    strcmp(stage, "change directory to") == 0 ? cwd : argv[0],
+				    strerror(-r));
 		r = 0;
 		goto fail;
 	}

@@ -80,6 +80,10 @@ static int child_set_user(const struct user_info *user, int *stage)
 {
 	if (!user)
 		return 0;
+	/* An agent that is not root can only run processes as itself, and
+	 * setgroups would fail for it. */
+	if (getuid() != 0 && user->uid == getuid() && user->gid == getgid())
+		return 0;
 	*stage = STAGE_GROUPS;
 	if (setgroups(user->group_count, user->groups) < 0 && !(errno == EPERM && getuid() == user->uid))
 		return errno;

@@ -231,3 +231,26 @@ def test_env_from_image_and_clear(start_agent, short_dir):
     result = c.run(agent.addr, [b"/usr/bin/env"], clear_env=True)
     assert b"IMAGE_VAR" not in result.stdout
     assert b"HOME=/root" in result.stdout
+
+
+def test_unprivileged_agent_runs_as_itself(ember_bin, short_dir):
+    """An agent that is not root runs sessions as its own user and reports
+    a request for another user as permission denied."""
+    import os
+    import subprocess
+    os.chmod(short_dir, 0o777)
+    sock = os.path.join(short_dir, "nobody.sock")
+    proc = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                             ember_bin("ember-agent"), "--listen", f"unix:{sock}",
+                             "--allow-uid", "0"], stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: os.path.exists(sock))
+        result = c.run(f"unix:{sock}", [b"id", b"-u"])
+        assert result.stdout == b"65534\n"
+        with pytest.raises(c.AgentError) as info:
+            c.run(f"unix:{sock}", [b"id"], user="root")
+        assert info.value.code == 3
+        assert "user 'root'" in info.value.message
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
