@@ -5,11 +5,13 @@
 #include "init.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -116,15 +118,26 @@ int signals_setup(struct init *init)
 	return loop_add(init->loop, init->signal_fd, EPOLLIN, on_signal, init);
 }
 
+/* The kernel's struct sigaction (x86-64 and aarch64 both have sa_restorer). */
+struct kernel_sigaction {
+	void (*handler)(int);
+	unsigned long flags;
+	void (*restorer)(void);
+	uint64_t mask;
+};
+
 /* Runs in a child before execve: every disposition back to the default and
- * nothing blocked, as a process started by a shell expects. */
+ * nothing blocked, as a process started by a shell expects. The raw system
+ * call also resets signals 32-34, which musl's signal() reserves for itself
+ * and rejects, but which a parent may have left ignored. */
 void signals_reset_for_child(void)
 {
+	struct kernel_sigaction dfl = { .handler = SIG_DFL };
 	sigset_t empty;
 
 	for (int sig = 1; sig < NSIG; sig++) {
 		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
+			syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
 	}
 	sigemptyset(&empty);
 	sigprocmask(SIG_SETMASK, &empty, NULL);
