@@ -15,12 +15,15 @@
 /* Window size sent when emberctl has no terminal to measure. */
 #define DEFAULT_ROWS 24
 #define DEFAULT_COLS 80
+/* Reattaches one command makes after dropped connections (--reattach). */
+#define REATTACH_MAX 16
 
 /* Relay state of one session: its terminal mode, stdin use and signalfd. */
 struct relay {
 	struct cli *cli;
 	bool tty;                       /* the remote side runs on a PTY */
 	bool interactive;               /* emberctl's stdin is sent */
+	bool reattach;                  /* attach again after a dropped connection */
 	int signal_fd;
 };
 
@@ -68,8 +71,48 @@ static int report_lost_connection(const struct cli *cli, struct ember_session *s
 	return EXIT_CONNECT;
 }
 
-/* Relays the session until its exit. Returns emberctl's exit status. */
-static int relay_session(struct relay *relay, struct ember_session *session)
+static bool is_lost_connection(const struct ember_error *err)
+{
+	return err->kind == EMBER_ERROR_PROTOCOL && err->errno_value == ECONNRESET;
+}
+
+/* Runs the session until its exit. With relay->reattach, a dropped connection
+ * is followed by an attach from the offsets received so far, which replaces
+ * *session. Returns the result of the last ember_session_run. */
+static int run_reattaching(struct relay *relay, struct ember_session **session,
+			   const struct ember_session_io *io, struct ember_exit *exit,
+			   uint64_t *lost, struct ember_error *err)
+{
+	const struct cli *cli = relay->cli;
+
+	for (int reattaches = 0;; reattaches++) {
+		struct ember_error attach_err = { 0 };
+		struct ember_session *next;
+		uint64_t lost_now = 0;
+		int r = ember_session_run(*session, io, exit, &lost_now, err);
+
+		*lost += lost_now;
+		if (r == 0 || !relay->reattach || !is_lost_connection(err) ||
+		    reattaches >= REATTACH_MAX)
+			return r;
+		fprintf(stderr, "emberctl: %s: %s: %s; reattaching to session %s\n", cli->address,
+			cli->command, err->message, ember_session_id(*session));
+		if (ember_attach_start(cli->client, ember_session_id(*session),
+				       ember_session_offset(*session, EMBER_STREAM_STDOUT),
+				       ember_session_offset(*session, EMBER_STREAM_STDERR),
+				       relay->interactive, &next, &attach_err) < 0) {
+			fprintf(stderr, "emberctl: %s: %s: failed to reattach: %s\n", cli->address,
+				cli->command, attach_err.message);
+			return r;
+		}
+		ember_session_free(*session);
+		*session = next;
+	}
+}
+
+/* Relays the session until its exit; *session may be replaced by a reattach.
+ * Returns emberctl's exit status. */
+static int relay_session(struct relay *relay, struct ember_session **session)
 {
 	struct ember_error err = { 0 };
 	struct ember_exit exit = { 0 };
@@ -93,15 +136,15 @@ static int relay_session(struct relay *relay, struct ember_session *session)
 		.context = relay,
 	};
 
-	r = ember_session_run(session, &io, &exit, &lost, &err);
+	r = run_reattaching(relay, session, &io, &exit, &lost, &err);
 	if (raw)
 		terminal_restore();
 	if (relay->signal_fd >= 0)
 		close(relay->signal_fd);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 
-	if (r < 0 && err.kind == EMBER_ERROR_PROTOCOL && err.errno_value == ECONNRESET)
-		return report_lost_connection(relay->cli, session, &err);
+	if (r < 0 && is_lost_connection(&err))
+		return report_lost_connection(relay->cli, *session, &err);
 	if (r < 0)
 		return cli_fail(relay->cli, &err);
 	if (lost)
@@ -126,9 +169,10 @@ static void fill_window(struct ember_exec_request *request)
 	request->term = getenv("TERM") ? getenv("TERM") : "xterm";
 }
 
-static int start_and_relay(struct cli *cli, struct ember_exec_request *request)
+static int start_and_relay(struct cli *cli, struct ember_exec_request *request, bool reattach)
 {
-	struct relay relay = { .cli = cli, .tty = request->tty, .interactive = request->send_stdin };
+	struct relay relay = { .cli = cli, .tty = request->tty, .interactive = request->send_stdin,
+			       .reattach = reattach };
 	struct ember_error err = { 0 };
 	struct ember_session *session;
 	int status;
@@ -142,7 +186,7 @@ static int start_and_relay(struct cli *cli, struct ember_exec_request *request)
 		ember_session_free(session);
 		return 0;
 	}
-	status = relay_session(&relay, session);
+	status = relay_session(&relay, &session);
 	ember_session_free(session);
 	return status;
 }
@@ -159,9 +203,11 @@ int cmd_exec(struct cli *cli, int argc, char **argv)
 		{ "detach", no_argument, NULL, 'd' },
 		{ "ttl", required_argument, NULL, 'L' },
 		{ "clear-env", no_argument, NULL, 'E' },
+		{ "reattach", no_argument, NULL, 'A' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ember_exec_request request = { 0 };
+	bool reattach = false;
 	struct string_list env = { 0 };
 	uint32_t ttl_ms = 0;
 	char *entry;
@@ -214,6 +260,9 @@ int cmd_exec(struct cli *cli, int argc, char **argv)
 		case 'E':
 			request.clear_env = true;
 			break;
+		case 'A':
+			reattach = true;
+			break;
 		default:
 			cli_usage_error(cli, "invalid option");
 			goto out;
@@ -230,7 +279,7 @@ int cmd_exec(struct cli *cli, int argc, char **argv)
 	}
 	request.argv = (const char *const *)(argv + optind);
 	request.env = (const char *const *)env.items;
-	status = start_and_relay(cli, &request);
+	status = start_and_relay(cli, &request, reattach);
 out:
 	string_list_free(&env);
 	return status;
@@ -252,7 +301,7 @@ int cmd_shell(struct cli *cli, int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
-	return start_and_relay(cli, &request);
+	return start_and_relay(cli, &request, false);
 }
 
 int cmd_attach(struct cli *cli, int argc, char **argv)
@@ -262,6 +311,7 @@ int cmd_attach(struct cli *cli, int argc, char **argv)
 		{ "tty", no_argument, NULL, 't' },
 		{ "stdout-offset", required_argument, NULL, 'O' },
 		{ "stderr-offset", required_argument, NULL, 'R' },
+		{ "reattach", no_argument, NULL, 'A' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct relay relay = { .cli = cli };
@@ -277,6 +327,9 @@ int cmd_attach(struct cli *cli, int argc, char **argv)
 			break;
 		case 't':
 			relay.tty = true;
+			break;
+		case 'A':
+			relay.reattach = true;
 			break;
 		case 'O':
 		case 'R':
@@ -294,7 +347,7 @@ int cmd_attach(struct cli *cli, int argc, char **argv)
 	if (ember_attach_start(cli->client, argv[optind], offsets[0], offsets[1],
 			       relay.interactive, &session, &err) < 0)
 		return cli_fail(cli, &err);
-	status = relay_session(&relay, session);
+	status = relay_session(&relay, &session);
 	ember_session_free(session);
 	return status;
 }

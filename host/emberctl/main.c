@@ -29,11 +29,12 @@ static const struct command commands[] = {
 	  "wait-ready [--timeout S]  wait until the agent answers a ping (default 60 s)" },
 	{ "exec", cmd_exec,
 	  "exec [-i] [-t] [-e K=V]... [-w DIR] [-u USER] [--timeout S] [--detach [--ttl S]]\n"
-	  "          [--clear-env] -- CMD [ARG...]\n"
-	  "                            run a command; exits with its code, or 128 + signal" },
+	  "          [--clear-env] [--reattach] -- CMD [ARG...]\n"
+	  "                            run a command; exits with its code, or 128 + signal;\n"
+	  "                            --reattach resumes it after a dropped connection" },
 	{ "shell", cmd_shell, "shell [-u USER]           interactive login shell on a PTY" },
 	{ "attach", cmd_attach,
-	  "attach [-i] [-t] [--stdout-offset N] [--stderr-offset N] SESSION\n"
+	  "attach [-i] [-t] [--reattach] [--stdout-offset N] [--stderr-offset N] SESSION\n"
 	  "                            resume a session's output from the given byte offsets" },
 	{ "kill", cmd_kill,
 	  "kill [-s SIGNAL] [--leader] SESSION\n"

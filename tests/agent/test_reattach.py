@@ -99,3 +99,25 @@ def test_detached_session_survives_grace(start_agent, ctl):
     r = ctl(agent.addr, "attach", session, timeout=20)
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"late\n"
+
+
+def test_exec_reattach_survives_cuts(agent, emberctl, short_dir):
+    raw = os.path.join(short_dir, "raw")
+    command = f"head -c 2M /dev/urandom > {raw}; base64 {raw}; sleep 1; base64 {raw} >&2"
+    with Proxy(agent.addr, os.path.join(short_dir, "proxy.sock")) as proxy:
+        proc = subprocess.Popen([emberctl, "-c", proxy.addr, "exec", "--reattach", "--",
+                                 "sh", "-c", command],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out = proc.stdout.read1(65536)
+        for cut_at in (256 * 1024, 1024 * 1024):
+            while len(out) < cut_at:
+                out += proc.stdout.read1(65536)
+            proxy.cut()
+        rest, err = proc.communicate(timeout=60)
+        out += rest
+    assert proc.returncode == 0, err
+    with open(raw, "rb") as f:
+        encoded = base64.encodebytes(f.read())
+    assert out == encoded
+    assert err.count(b"reattaching to session") == 2, err
+    assert err.endswith(encoded)
