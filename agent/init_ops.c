@@ -84,6 +84,8 @@ static void logs_pump(struct logs_stream *logs)
 			conn_ack(logs->conn);
 			return;
 		}
+		/* on_drained can run while a poll is pending: keep one timer. */
+		loop_timer_cancel(conn_loop(logs->conn), logs->timer);
 		logs->timer = loop_timer_add(conn_loop(logs->conn), LOGS_POLL_MS, logs_poll, logs);
 		return;
 	}
