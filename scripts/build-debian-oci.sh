@@ -41,6 +41,10 @@ build_tarball() {
 	mirror=${EMBER_MIRROR:-$(configured_mirror)}
 	root=$(mktemp -d "$cache/.debootstrap.XXXXXX")
 	trap 'rm -rf "$root"' EXIT
+	# mktemp makes the directory 0700, and the tarball's "./" entry (the
+	# image's root directory) keeps the mode: non-root users could not even
+	# chdir("/") in the guest.
+	chmod 0755 "$root"
 	log "debootstrap --variant=minbase $suite from $mirror (a few minutes)"
 	debootstrap --variant=minbase --include="$extra_packages" "$suite" "$root" "$mirror" \
 		>"$root.log" 2>&1 || die "debootstrap failed: see $root.log"

@@ -166,7 +166,7 @@ cleanup() {
 		kill -TERM "$(cat "$demo_dir/qemu.pid")" 2>/dev/null || true
 		rm -f "$demo_dir/qemu.pid"
 	fi
-	rm -f "$demo_dir/root.ext4" "$demo_dir/boot.cpio"
+	rm -f "$demo_dir/root.ext4" "$demo_dir/boot.cpio" "$demo_dir/token" "$demo_dir/port"
 }
 
 prepare() {
@@ -203,10 +203,15 @@ shell() {
 }
 
 stop() {
-	[ -f "$demo_dir/qemu.pid" ] || { echo "demo: no demo VM is running"; return 0; }
-	ctl shutdown --timeout 10 || true
+	local pid
+	pid=$(cat "$demo_dir/qemu.pid" 2>/dev/null) || { echo "demo: no demo VM is running"; return 0; }
+	# A concurrent demo-stop may have shut the VM down already; wait_qemu
+	# stops QEMU by its PID if the shutdown request fails.
+	if kill -0 "$pid" 2>/dev/null; then
+		ctl shutdown --timeout 10 2>/dev/null || echo "demo: shutdown request failed"
+	fi
 	wait_qemu
-	rm -f "$demo_dir/root.ext4" "$demo_dir/boot.cpio"
+	rm -f "$demo_dir/root.ext4" "$demo_dir/boot.cpio" "$demo_dir/token" "$demo_dir/port"
 	echo "demo: VM stopped"
 }
 
