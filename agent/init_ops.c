@@ -209,6 +209,9 @@ static void wait_reply(struct control_call *call, json_t *reply, int err, void *
 
 	if (relay_failed(relay, reply, err))
 		return;
+	/* A client that already left gets nothing, so nothing is acknowledged. */
+	if (conn_is_closing(relay->conn))
+		return;
 	status.code = json_int(reply, "code");
 	status.signal = json_int(reply, "signal");
 	status.status = json_int(reply, "status");

@@ -529,6 +529,9 @@ int session_attach(struct session *session, struct conn *conn, uint64_t stdout_o
 	}
 	loop_timer_cancel(session->agent->loop, session->idle_timer);
 	session->idle_timer = 0;
+	/* Killed after its grace period but not yet reaped: the new client
+	 * still gets the exit status. */
+	session->abandoned = false;
 	session->conn = conn;
 	session->client_stdin = client_stdin;
 	session->out[0].sent = stdout_offset;
