@@ -1,5 +1,5 @@
-/* The cgroup v2 layout: "ember/" holds init and the agent, "workload/" the
- * entrypoint and one child per exec session (created by the agent). */
+/* The cgroup v2 layout: "ember/" contains init and the agent, and "workload/"
+ * the entrypoint and one child per exec session (created by the agent). */
 #include "init.h"
 
 #include <errno.h>

@@ -22,8 +22,8 @@
 
 struct client {
 	int fd;
-	bool waiting;    /* sent "wait", not yet answered */
-	bool needs_ack;  /* answered "wait", the ack not yet received */
+	bool waiting;    /* sent "wait" and has no reply yet */
+	bool needs_ack;  /* got the "wait" reply and has not sent "ack" yet */
 	struct init *init;
 };
 
@@ -142,8 +142,11 @@ static void handle_start(struct client *c, json_t *req)
 		send_error(c, "invalid 'cwd' or 'user': expected a string");
 		goto out;
 	}
-	process.cwd = strdup(cwd ? json_string_value(cwd) : init->cfg.cwd ? init->cfg.cwd : "/");
-	process.user = strdup(user ? json_string_value(user) : init->cfg.user ? init->cfg.user : "");
+	const char *default_cwd = init->cfg.cwd ? init->cfg.cwd : "/";
+	const char *default_user = init->cfg.user ? init->cfg.user : "";
+
+	process.cwd = strdup(cwd ? json_string_value(cwd) : default_cwd);
+	process.user = strdup(user ? json_string_value(user) : default_user);
 	if (!process.cwd || !process.user) {
 		send_error(c, "out of memory");
 		goto out;

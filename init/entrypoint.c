@@ -28,7 +28,7 @@
 #define EXIT_NOT_FOUND 127
 #define RELAY_CHUNK 65536
 
-/* What the child needs, prepared before fork so that the child allocates nothing. */
+/* The child's arguments, prepared before fork so that the child allocates nothing. */
 struct launch {
 	char **argv;
 	struct strv env;

@@ -1,9 +1,9 @@
 /* ember-init: the PID 1 of an ember microVM.
  *
  * It mounts the kernel filesystems, reads /etc/ember/config.json and the
- * kernel command line, configures the network, starts ember-agent and the
- * image's entrypoint, relays the entrypoint's output, reaps every process, and
- * powers the machine off when the entrypoint exits, with
+ * kernel command line, and configures the network. Then it starts ember-agent
+ * and the image's entrypoint, relays the entrypoint's output and reaps every
+ * process. When the entrypoint exits it powers the machine off, with
  * "ember: exit status N" as the last console line. Single-threaded: one epoll
  * loop reads signals (signalfd), output and control requests.
  *

@@ -291,9 +291,9 @@ static bool root_is_disposable(void)
 
 /* Unmounts every mount but the root, newest first, then remounts the root
  * read-only. A busy mount of a device (a source starting with '/') is
- * remounted read-only instead, so its data is on disk before power-off; kernel
- * filesystems such as cgroup2 can share a superblock beyond this namespace, so
- * they are never remounted. /proc/self/mounts lists only the mounts
+ * remounted read-only instead, so its data is on disk before power-off. Kernel
+ * filesystems such as cgroup2 are never remounted, because their superblock
+ * can be shared beyond this namespace. /proc/self/mounts lists only the mounts
  * below this process's root, so in a test's chroot only the test's own
  * filesystems are touched. */
 void mounts_unmount_all(const struct init *init)

@@ -227,11 +227,13 @@ out:
 
 static void configure(struct init *init, struct net *net, const struct config_interface *itf)
 {
-	const char *label = itf->name ? itf->name : itf->mac ? itf->mac : "the first interface";
+	const char *label = itf->name ? itf->name : itf->mac;
 	struct rtnl_link *link = wait_for_link(net, itf->name, itf->mac);
 	char ifname[IF_NAMESIZE];
 	int ifindex, r;
 
+	if (!label)
+		label = "the first interface";
 	if (!link) {
 		log_error("interface %s did not appear within %u ms; it is not configured", label,
 			  net->timeout_ms);

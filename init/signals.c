@@ -1,7 +1,7 @@
 /* Signals: every asynchronous signal is blocked and read from a signalfd in
  * the event loop. Job-control and user signals go to the entrypoint's process
- * group; SIGINT (Ctrl-Alt-Del), SIGTERM and SIGPWR start a graceful shutdown;
- * SIGCHLD reaps. Synchronous faults (SIGSEGV, SIGBUS, ...) stay unblocked. */
+ * group. SIGINT (Ctrl-Alt-Del), SIGTERM and SIGPWR start a graceful shutdown,
+ * and SIGCHLD reaps. Synchronous faults (SIGSEGV, SIGBUS, ...) stay unblocked. */
 #include "init.h"
 
 #include <errno.h>

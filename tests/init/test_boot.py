@@ -35,9 +35,11 @@ def test_early_mounts_and_options(root):
     out = result.output
     assert result.exit_line == "ember: exit status 0", out
     fstype, opts = mount_options(out, "/proc")
-    assert fstype == "proc" and {"nosuid", "nodev", "noexec"} <= opts
+    assert fstype == "proc"
+    assert {"nosuid", "nodev", "noexec"} <= opts
     fstype, opts = mount_options(out, "/sys")
-    assert fstype == "sysfs" and {"nosuid", "nodev", "noexec"} <= opts
+    assert fstype == "sysfs"
+    assert {"nosuid", "nodev", "noexec"} <= opts
     fstype, opts = mount_options(out, "/dev/pts")
     assert fstype == "devpts"
     assert {"gid=5", "mode=620", "ptmxmode=666"} <= opts
@@ -45,7 +47,8 @@ def test_early_mounts_and_options(root):
     assert "1777 /dev/shm" in out
     assert mount_options(out, "/dev/mqueue")[0] == "mqueue"
     fstype, opts = mount_options(out, "/run")
-    assert fstype == "tmpfs" and {"nosuid", "nodev", "mode=755"} <= opts
+    assert fstype == "tmpfs"
+    assert {"nosuid", "nodev", "mode=755"} <= opts
     assert mount_options(out, "/sys/fs/cgroup")[0] == "cgroup2"
     # The test's own tmpfs on /dev was already mounted and is kept.
     assert mount_options(out, "/dev")[0] == "tmpfs"
@@ -135,7 +138,8 @@ def test_cmdline_overrides_and_cmd(root):
     out = result.output
     assert "cmd from-cmdline" in out, out
     assert "from-config" not in out
-    assert "ignored ember.hostnme=typo" in out and "unknown key" in out
+    assert "ignored ember.hostnme=typo" in out
+    assert "key 'hostnme': unknown key" in out
     assert "ignored ember.process.stop_timeout=soon" in out
     assert result.exit_line == "ember: exit status 0"
 
@@ -214,7 +218,9 @@ def test_extra_mounts(root):
     ]))
     result = root.boot()
     fstype, opts = mount_options(result.output, "/data/scratch")
-    assert fstype == "tmpfs" and "noexec" in opts and "size=2048k" in opts
+    assert fstype == "tmpfs"
+    assert "noexec" in opts
+    assert "size=2048k" in opts
     _, opts = mount_options(result.output, "/mnt/bind")
     assert "ro" in opts
     assert "shared" in result.lines
@@ -239,7 +245,7 @@ def test_refuses_to_run_as_other_pid(ember_bin):
 
 
 def test_check_config_as_normal_user(ember_bin):
-    # pytest's tmp_path is private to root, so the file goes where nobody can read it.
+    # pytest's tmp_path is private to root, so the file goes to a directory any user can read.
     workdir = tempfile.mkdtemp(prefix="ember-check-config-")
     os.chmod(workdir, 0o755)
     config = os.path.join(workdir, "config.json")

@@ -57,14 +57,18 @@ def test_second_start_and_bad_requests_rejected(root):
     root.start()
     root.wait_for_path("/run/ember/control.sock")
     bad = root.control({"op": "start", "env": ["NOEQUALS"]})
-    assert not bad["ok"] and "KEY=VALUE" in bad["error"]
+    assert not bad["ok"]
+    assert "KEY=VALUE" in bad["error"]
     bad = root.control({"op": "start", "user": "mallory"})
-    assert not bad["ok"] and "unknown user 'mallory'" in bad["error"]
+    assert not bad["ok"]
+    assert "unknown user 'mallory'" in bad["error"]
     assert root.control({"op": "start"})["ok"]
     again = root.control({"op": "start"})
-    assert not again["ok"] and "already started" in again["error"]
+    assert not again["ok"]
+    assert "already started" in again["error"]
     unknown = root.control({"op": "explode"})
-    assert not unknown["ok"] and "unknown op 'explode'" in unknown["error"]
+    assert not unknown["ok"]
+    assert "unknown op 'explode'" in unknown["error"]
     assert root.control({"op": "status"})["state"] == "running"
     root.write("tmp/stop", "")
     assert root.wait().exit_line == "ember: exit status 0"

@@ -55,7 +55,8 @@ def test_output_without_newline_kept(root):
 def test_large_output_reaches_console(root):
     root.write_config(sh("i=0; while [ $i -lt 2000 ]; do echo line-$i; i=$((i+1)); done"))
     result = root.boot()
-    assert "line-0" in result.lines and "line-1999" in result.lines
+    assert "line-0" in result.lines
+    assert "line-1999" in result.lines
     assert result.exit_line == "ember: exit status 0"
 
 

@@ -14,8 +14,8 @@ before init starts, since the machine's devtmpfs is shared with it. Init runs
 under `unshare --pid --mount --net --uts --ipc --cgroup --fork` inside a cgroup
 that this helper creates under /sys/fs/cgroup/unified (so the namespace's
 cgroup root is test-owned) and removes afterwards. Its kernel command line is
-the file given by EMBER_CMDLINE_FILE. The unshare process's wait status tells
-power-off (killed by SIGINT) from reboot (killed by SIGHUP).
+the file given by EMBER_CMDLINE_FILE. The unshare process's wait status shows
+power-off (killed by SIGINT) or reboot (killed by SIGHUP).
 """
 import json
 import os
@@ -169,7 +169,7 @@ class TestRoot:
         return ["sh", "-c", script, "sh"] + UNSHARE + ["chroot", self.path, "/sbin/ember-init"]
 
     def start(self, stdin=subprocess.DEVNULL, read_console=True):
-        """Starts init. With read_console=False nobody reads the console pipe
+        """Starts init. With read_console=False the console pipe is not read
         until read_console_later() is called, as with a stalled serial port."""
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "EMBER_CMDLINE_FILE": CMDLINE_IN_ROOT}
         self.proc = subprocess.Popen(self.command(), stdin=stdin, stdout=subprocess.PIPE,
