@@ -291,3 +291,25 @@ def test_user_groups_and_home(ember_bin, ctl, short_dir):
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+
+
+def test_secret_file_limits(agent, ctl, short_dir):
+    big = os.path.join(short_dir, "big-secret")
+    with open(big, "w") as f:
+        f.write("K=" + "v" * (64 * 1024))
+    r = ctl(agent.addr, "start", "--secret-file", big)
+    assert r.returncode == EXIT_USAGE
+    assert b"65536" in r.stderr
+    bad = os.path.join(short_dir, "bad-secret")
+    with open(bad, "w") as f:
+        f.write("no equals sign\n")
+    r = ctl(agent.addr, "start", "--secret-file", bad)
+    assert r.returncode == EXIT_USAGE
+    assert b"KEY=VALUE" in r.stderr
+
+
+def test_request_over_frame_limit(agent, ctl):
+    r = ctl(agent.addr, "exec", "--", "echo", *["x" * (110 * 1024)] * 10)
+    assert r.returncode == EXIT_USAGE
+    assert b"1048576" in r.stderr
+    assert ctl(agent.addr, "ping").returncode == 0

@@ -1,6 +1,6 @@
-"""Sessions outlive connections: a cut connection followed by attach loses
-no byte the ring still holds; a session that no client reattaches is killed after the
-grace period; a detached one survives without a client."""
+"""Sessions outlive connections. A cut connection followed by attach loses
+no byte that the ring still keeps. A session that no client reattaches is
+killed after the grace period, and a detached one survives without a client."""
 import base64
 import os
 import re

@@ -23,6 +23,8 @@ static char address[160];
 /* Bytes the fake agent sends after reading the request. */
 static uint8_t reply[2 * 1024 * 1024];
 static size_t reply_len;
+/* The fake agent keeps its side open after the reply instead of closing it. */
+static bool hold_open;
 
 static void add_raw(const void *data, size_t len)
 {
@@ -107,7 +109,8 @@ static pid_t serve(bool hvsock)
 			free(body);
 		}
 		write_full(fd, reply, reply_len);
-		shutdown(fd, SHUT_WR);
+		if (!hold_open)
+			shutdown(fd, SHUT_WR);
 		while (read(fd, &c, 1) > 0)
 			;
 		_exit(0);
@@ -391,6 +394,134 @@ static void test_exit_code_out_of_range(void)
 	CHECK(strstr(err.message, "300") != NULL);
 }
 
+static void test_response_timeout(void)
+{
+	struct ember_client_options options = { .connect_timeout_ms = 0, .io_timeout_ms = 200 };
+	struct ember_client *client = NULL;
+	struct ember_error err = { 0 };
+	pid_t pid;
+
+	CHECK_INT(ember_client_new(address, &options, &client, NULL), 0);
+	hold_open = true;
+	pid = serve(false);
+	hold_open = false;
+	CHECK_INT(ember_ping(client, NULL, &err), -ETIMEDOUT);
+	CHECK(strstr(err.message, "timed out") != NULL);
+	waitpid(pid, NULL, 0);
+	ember_client_free(client);
+}
+
+static void test_info_too_many_operations(void)
+{
+	struct ember_client *client = client_for(address);
+	struct ember_info *info = malloc(sizeof(*info));
+	struct ember_error err = { 0 };
+	Ember__AgentFrame frame = EMBER__AGENT_FRAME__INIT;
+	Ember__InfoResponse response = EMBER__INFO_RESPONSE__INIT;
+	char *operations[EMBER_INFO_OPERATIONS_MAX + 1];
+	pid_t pid;
+
+	for (size_t i = 0; i <= EMBER_INFO_OPERATIONS_MAX; i++)
+		operations[i] = (char *)(uintptr_t)"op";
+	response.n_operations = EMBER_INFO_OPERATIONS_MAX + 1;
+	response.operations = operations;
+	frame.kind_case = EMBER__AGENT_FRAME__KIND_INFO;
+	frame.info = &response;
+	add_frame(&frame);
+	pid = serve(false);
+	CHECK_INT(ember_info(client, info, &err), -EPROTO);
+	CHECK(strstr(err.message, "65 operations") != NULL);
+	waitpid(pid, NULL, 0);
+	reply_len = 0;
+	free(info);
+	ember_client_free(client);
+}
+
+static void test_list_argv_shortened(void)
+{
+	struct ember_client *client = client_for(address);
+	struct ember_session_info *sessions = NULL;
+	struct ember_error err = { 0 };
+	size_t count = 0;
+	Ember__AgentFrame frame = EMBER__AGENT_FRAME__INIT;
+	Ember__ListResponse list = EMBER__LIST_RESPONSE__INIT;
+	Ember__SessionInfo info = EMBER__SESSION_INFO__INIT;
+	Ember__SessionInfo *pointers[1] = { &info };
+	static uint8_t long_arg[EMBER_LIST_ARGV_MAX * 2];
+	ProtobufCBinaryData argv[2] = { { 2, (uint8_t *)(uintptr_t)"sh" },
+					 { sizeof(long_arg), long_arg } };
+	pid_t pid;
+
+	memset(long_arg, 'a', sizeof(long_arg));
+	long_arg[0] = '\n';
+	info.session_id = (char *)(uintptr_t)"s1";
+	info.n_argv = 2;
+	info.argv = argv;
+	list.n_sessions = 1;
+	list.sessions = pointers;
+	frame.kind_case = EMBER__AGENT_FRAME__KIND_LIST;
+	frame.list = &list;
+	add_frame(&frame);
+	pid = serve(false);
+	CHECK_INT(ember_list(client, &sessions, &count, &err), 0);
+	CHECK_INT(count, 1);
+	if (count == 1) {
+		CHECK_INT(strlen(sessions[0].argv), EMBER_LIST_ARGV_MAX - 1);
+		CHECK(strncmp(sessions[0].argv, "sh ?aaa", 7) == 0);
+		CHECK_STR(sessions[0].argv + EMBER_LIST_ARGV_MAX - 4, "...");
+	}
+	free(sessions);
+	waitpid(pid, NULL, 0);
+	reply_len = 0;
+	ember_client_free(client);
+}
+
+static void test_token_file_limit(void)
+{
+	char path[160];
+	static char content[EMBER_TOKEN_MAX + 2];
+	struct ember_error err = { 0 };
+	void *token = NULL;
+	size_t len = 0;
+
+	snprintf(path, sizeof(path), "%s/token", dir);
+	memset(content, 't', sizeof(content));
+	content[EMBER_TOKEN_MAX] = '\n';
+	CHECK_INT(write_file(path, content, EMBER_TOKEN_MAX + 1, 0600), 0);
+	CHECK_INT(ember_read_token_file(path, &token, &len, &err), 0);
+	CHECK_INT(len, EMBER_TOKEN_MAX);
+	free(token);
+	CHECK_INT(write_file(path, content, EMBER_TOKEN_MAX + 2, 0600), 0);
+	CHECK_INT(ember_read_token_file(path, &token, &len, &err), -EINVAL);
+	CHECK(strstr(err.message, "4096") != NULL);
+	CHECK_INT(write_file(path, "\n", 1, 0600), 0);
+	CHECK_INT(ember_read_token_file(path, &token, &len, &err), -EINVAL);
+	unlink(path);
+}
+
+static void test_caller_limits(void)
+{
+	static char long_address[EMBER_ADDRESS_MAX + 10];
+	static const char *argv[EMBER_REQUEST_LIST_MAX + 2];
+	struct ember_exec_request request = { .argv = argv };
+	struct ember_client *client = NULL;
+	struct ember_session *session = NULL;
+	struct ember_error err = { 0 };
+
+	memcpy(long_address, "unix:", 5);
+	memset(long_address + 5, 'p', sizeof(long_address) - 6);
+	CHECK_INT(ember_client_new(long_address, NULL, &client, &err), -EINVAL);
+	CHECK_INT(err.kind, EMBER_ERROR_USAGE);
+
+	for (size_t i = 0; i <= EMBER_REQUEST_LIST_MAX; i++)
+		argv[i] = "x";
+	client = client_for(address);
+	CHECK_INT(ember_exec_start(client, &request, &session, &err), -E2BIG);
+	CHECK_INT(err.kind, EMBER_ERROR_USAGE);
+	CHECK(strstr(err.message, "65536") != NULL);
+	ember_client_free(client);
+}
+
 static void test_hvsock_rejected(void)
 {
 	char hv[200];
@@ -451,6 +582,11 @@ int main(void)
 	RUN(test_repeated_output_trimmed);
 	RUN(test_exit_signal_out_of_range);
 	RUN(test_exit_code_out_of_range);
+	RUN(test_response_timeout);
+	RUN(test_info_too_many_operations);
+	RUN(test_list_argv_shortened);
+	RUN(test_token_file_limit);
+	RUN(test_caller_limits);
 	RUN(test_hvsock_rejected);
 	RUN(test_hvsock_reply_too_long);
 
