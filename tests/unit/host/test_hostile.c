@@ -1,7 +1,7 @@
-/* libember against a fake agent that breaks the protocol: each case forks a
- * server on a Unix socket in a temporary directory that reads the request
- * and replies with prepared bytes; the client call must fail cleanly with
- * the documented error (or trim, for repeated output). */
+/* libember against a fake agent that breaks the protocol. Each case forks a
+ * server on a Unix socket in a temporary directory, which reads the request
+ * and replies with prepared bytes. The client call must fail cleanly with the
+ * documented error, or trim output that repeats bytes already delivered. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
