@@ -12,19 +12,25 @@
 
 /* Outside the initial PID namespace (a test, a container) /proc/cmdline is the
  * machine's, not this guest's: only EMBER_CMDLINE_FILE is read there, and no
- * command line at all when it is unset. */
-int boot_read_cmdline(struct cmdline *cmdline, bool initial_pidns)
+ * command line at all (NULL) when it is unset. */
+const char *boot_cmdline_source(bool initial_pidns)
 {
 	const char *file = getenv(CMDLINE_FILE_ENV);
-	const char *path = CMDLINE_PATH;
+
+	if (!initial_pidns)
+		return file && *file ? file : NULL;
+	if (file && *file)
+		log_warn("ignored %s=%s: it is honoured only outside the initial PID namespace",
+			 CMDLINE_FILE_ENV, file);
+	return CMDLINE_PATH;
+}
+
+int boot_read_cmdline(struct cmdline *cmdline, bool initial_pidns)
+{
+	const char *path = boot_cmdline_source(initial_pidns);
 	static char text[CMDLINE_MAX];
 	ssize_t n;
 
-	if (!initial_pidns)
-		path = file && *file ? file : NULL;
-	else if (file && *file)
-		log_warn("ignored %s=%s: it is honoured only outside the initial PID namespace",
-			 CMDLINE_FILE_ENV, file);
 	text[0] = '\0';
 	if (path) {
 		n = read_file(path, text, sizeof(text));

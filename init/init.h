@@ -120,6 +120,7 @@ int console_output_fd(void);
 
 /* boot.c: configuration from the file and the kernel command line */
 void boot_read_config(struct init *init);
+const char *boot_cmdline_source(bool initial_pidns);
 int boot_read_cmdline(struct cmdline *cmdline, bool initial_pidns);
 
 /* modules.c */

@@ -25,6 +25,8 @@ static void run_debug_shell(void)
 	log_warn("ember.debug=shell: starting %s on the console; exit it to power off",
 		 PANIC_SHELL);
 	console_flush(INIT_FINAL_FLUSH_MS);
+	/* The shell expects a blocking terminal; init's console copy shares its flags. */
+	fd_set_nonblock(STDOUT_FILENO, false);
 	pid = fork();
 	if (pid < 0) {
 		log_error("failed to fork %s: %s", PANIC_SHELL, strerror(errno));
