@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "output.h"
 
@@ -55,6 +56,8 @@ static int write_entry(struct tree_dentry *d, void *arg)
 	int first = !in->out_ino;
 	int err;
 
+	if (stop_signal_received)
+		return -EINTR;
 	err = tree_path(d, name, sizeof(name));
 	if (err < 0)
 		return err;

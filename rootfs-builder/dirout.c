@@ -12,6 +12,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "io.h"
 #include "log.h"
 #include "output.h"
@@ -75,6 +76,8 @@ static int write_child(struct dir_writer *w, struct tree_dentry *d, int dirfd,
 	char path[PATH_MAX];
 	int fd, err = 0;
 
+	if (stop_signal_received)
+		return -EINTR;
 	snprintf(path, sizeof(path), "%s/%s", dir_path, d->name);
 	if (in->out_data) {
 		/* A later name of a hardlinked file. */

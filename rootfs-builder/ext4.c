@@ -20,6 +20,7 @@
 #include <ext2fs/ext2fs.h>
 #include <openssl/sha.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "output.h"
 
@@ -76,7 +77,7 @@ static void format_uuid(const unsigned char hash[SHA256_DIGEST_LENGTH], char uui
  * timestamps are derived from the input, so the same input gives the same bytes. */
 static int run_mkfs(const char *path, uint64_t inodes, const struct output_options *options)
 {
-	char inode_arg[32], extended[160], uuid[37], fake_time[64];
+	char inode_arg[32], extended[160], uuid[37], fake_time[64], path_arg[PATH_MAX];
 	char *argv[24], **envp = environ, *env_with_time[512];
 	int argc = 0, status;
 	pid_t pid;
@@ -121,7 +122,8 @@ static int run_mkfs(const char *path, uint64_t inodes, const struct output_optio
 	}
 	argv[argc++] = "-E";
 	argv[argc++] = extended;
-	argv[argc++] = (char *)path;
+	snprintf(path_arg, sizeof(path_arg), "%s", path);
+	argv[argc++] = path_arg;
 	argv[argc] = NULL;
 
 	status = posix_spawnp(&pid, "mkfs.ext4", NULL, NULL, argv, envp);
@@ -246,7 +248,8 @@ static int write_data(struct ext4_writer *w, ext2_ino_t ino, const void *buf, ui
 		return ext2_error("open", name, code);
 	while (done < len) {
 		size_t chunk = len - done < OUTPUT_COPY_CHUNK ? (size_t)(len - done) : OUTPUT_COPY_CHUNK;
-		const void *data = buf ? (const char *)buf + done : w->copy_buffer;
+		const void *data = buf ? (const void *)((const char *)buf + done)
+				       : (const void *)w->copy_buffer;
 		size_t written = 0;
 
 		if (!buf) {
@@ -441,6 +444,8 @@ static int write_inode(struct tree_dentry *d, void *arg)
 	char name[TREE_MAX_PATH];
 	int err = 0;
 
+	if (stop_signal_received)
+		return -EINTR;
 	/* A hardlinked inode is written once, at its first name. */
 	if (in->out_data)
 		return 0;

@@ -10,6 +10,8 @@
 
 #define REMOVE_TREE_MAX_FDS 64
 
+volatile sig_atomic_t stop_signal_received;
+
 static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
 	if (type == FTW_DP)

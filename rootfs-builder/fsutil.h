@@ -4,6 +4,12 @@
 
 #include <stddef.h>
 
+#include <signal.h>
+
+/* The signal (SIGINT, SIGTERM, SIGHUP) that asked the build to stop, or 0. Long loops check
+ * it and return -EINTR, so the normal cleanup removes temporary files. */
+extern volatile sig_atomic_t stop_signal_received;
+
 /* Removes path and everything below it without following symlinks. Returns 0 or -errno. */
 int remove_tree(const char *path);
 

@@ -125,10 +125,10 @@ int inject_find_binaries(const char *explicit_dir, const char *architecture, cha
 	if (strcmp(architecture, "amd64") == 0)
 		snprintf(candidates[0], sizeof(candidates[0]), "%s", self_dir);
 	else
-		snprintf(candidates[0], sizeof(candidates[0]), "%s/../arm64/bin", self_dir);
-	snprintf(candidates[1], sizeof(candidates[1]), "%s/../share/ember/%s", self_dir,
+		snprintf(candidates[0], sizeof(candidates[0]), "%.4000s/../arm64/bin", self_dir);
+	snprintf(candidates[1], sizeof(candidates[1]), "%.4000s/../share/ember/%.16s", self_dir,
 		 architecture);
-	snprintf(candidates[2], sizeof(candidates[2]), "%s/../../%s/bin", self_dir, architecture);
+	snprintf(candidates[2], sizeof(candidates[2]), "%.4000s/../../%.16s/bin", self_dir, architecture);
 	for (size_t i = 0; i < 3; i++) {
 		if (check_binaries(candidates[i], architecture, 1) == 0) {
 			snprintf(dir, size, "%s", candidates[i]);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fsutil.h"
 #include "log.h"
 
 /* Zeros written per call when a sparse file's hole is spooled. */
@@ -292,6 +293,8 @@ int layer_apply(struct tree *tree, struct archive *archive, const char *source, 
 			skip_entry(&st, "(no name)", "entry without a name");
 			continue;
 		}
+		if (stop_signal_received)
+			return -EINTR;
 		err = apply_entry(&st, entry, name);
 		if (err < 0)
 			return err;
@@ -331,7 +334,7 @@ int layer_apply_directory(struct tree *tree, const char *dir)
 			archive_read_disk_descend(st.archive);
 		if (!name || strncmp(name, dir, prefix) != 0)
 			continue;
-		err = apply_entry(&st, entry, name + prefix);
+		err = stop_signal_received ? -EINTR : apply_entry(&st, entry, name + prefix);
 		if (err < 0)
 			goto out;
 	}

@@ -9,7 +9,8 @@
  * place only when it is complete. Helpers log what failed with its values and return
  * -errno; main only maps the result to an exit status.
  *
- * Exit status: 0 success, 1 build or input error, 2 usage error. */
+ * Exit status: 0 success, 1 build or input error, 2 usage error, 128+N stopped by signal N
+ * (SIGINT, SIGTERM or SIGHUP; the temporary output and staging files are removed). */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -49,9 +50,6 @@ struct build_options {
 	int quiet, json;
 };
 
-/* The temporary output, removed by the signal handler if the build is interrupted. */
-static char temp_output[PATH_MAX];
-static volatile sig_atomic_t temp_is_file;
 
 static void usage(FILE *stream)
 {
@@ -90,12 +88,9 @@ static void usage(FILE *stream)
 		"SOURCE_DATE_EPOCH makes the output reproducible: the same input gives the same bytes.\n");
 }
 
-static void remove_temp_on_signal(int signal_number)
+static void request_stop(int signal_number)
 {
-	if (temp_output[0] && temp_is_file)
-		unlink(temp_output);
-	/* NOTE: an interrupted dir build leaves its temporary directory behind. */
-	_exit(128 + signal_number);
+	stop_signal_received = signal_number;
 }
 
 static int parse_size(const char *text, uint64_t *bytes)
@@ -401,7 +396,7 @@ static void report_inodes(uint64_t done, uint64_t total, void *arg)
 
 static int write_output(struct tree *tree, struct build_options *o, struct progress *progress)
 {
-	char dir[PATH_MAX];
+	char temp_output[PATH_MAX];
 	struct stat st;
 	int err;
 
@@ -409,9 +404,7 @@ static int write_output(struct tree *tree, struct build_options *o, struct progr
 		log_error("'%s' already exists: remove it or choose another --output", o->output);
 		return -EEXIST;
 	}
-	parent_dir(o->output, dir, sizeof(dir));
 	snprintf(temp_output, sizeof(temp_output), "%s.tmp-%d", o->output, (int)getpid());
-	temp_is_file = o->format != FORMAT_DIR;
 	o->out.progress = report_inodes;
 	o->out.progress_arg = progress;
 	progress_stage(progress, "writing inodes", 0, 0);
@@ -438,7 +431,6 @@ static int write_output(struct tree *tree, struct build_options *o, struct progr
 		else
 			unlink(temp_output);
 	}
-	temp_output[0] = '\0';
 	return err;
 }
 
@@ -575,7 +567,7 @@ static int inspect(struct build_options *o)
 
 static void install_signal_handlers(void)
 {
-	struct sigaction action = {.sa_handler = remove_temp_on_signal};
+	struct sigaction action = {.sa_handler = request_stop};
 
 	sigemptyset(&action.sa_mask);
 	sigaction(SIGINT, &action, NULL);
@@ -586,7 +578,7 @@ static void install_signal_handlers(void)
 int main(int argc, char **argv)
 {
 	struct build_options options;
-	int building;
+	int building, err;
 
 	log_init("ember-rootfs");
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -606,7 +598,10 @@ int main(int argc, char **argv)
 	if (parse_options(argc, argv, &options, building) < 0)
 		return EXIT_USAGE;
 	install_signal_handlers();
-	if (building)
-		return build(&options) < 0 ? EXIT_BUILD_FAILED : 0;
-	return inspect(&options) < 0 ? EXIT_BUILD_FAILED : 0;
+	err = building ? build(&options) : inspect(&options);
+	if (stop_signal_received && err < 0) {
+		log_error("stopped by signal %d; temporary files removed", stop_signal_received);
+		return 128 + stop_signal_received;
+	}
+	return err < 0 ? EXIT_BUILD_FAILED : 0;
 }

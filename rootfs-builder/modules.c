@@ -159,8 +159,8 @@ static int only_subdir(const char *parent, char *out, size_t size)
 
 		if (entry->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", parent, entry->d_name);
-		if (!is_dir(path))
+		if (snprintf(path, sizeof(path), "%s/%s", parent, entry->d_name) >= (int)sizeof(path) ||
+		    !is_dir(path))
 			continue;
 		found++;
 		snprintf(out, size, "%s", path);
@@ -173,7 +173,7 @@ static int only_subdir(const char *parent, char *out, size_t size)
  * package root with lib/modules/VERSION (or usr/lib/modules/VERSION). */
 static int find_version_dir(const char *dir, char *out, size_t size)
 {
-	static const char *const parents[] = {"%s", "%s/lib/modules", "%s/usr/lib/modules"};
+	static const char *const parents[] = {"", "/lib/modules", "/usr/lib/modules"};
 	char path[PATH_MAX];
 
 	snprintf(path, sizeof(path), "%s/kernel", dir);
@@ -184,11 +184,11 @@ static int find_version_dir(const char *dir, char *out, size_t size)
 	for (size_t i = 0; i < sizeof(parents) / sizeof(parents[0]); i++) {
 		char parent[PATH_MAX], candidate[PATH_MAX];
 
-		snprintf(parent, sizeof(parent), parents[i], dir);
+		snprintf(parent, sizeof(parent), "%.4000s%s", dir, parents[i]);
 		if (only_subdir(parent, candidate, sizeof(candidate)) < 0)
 			continue;
-		snprintf(path, sizeof(path), "%s/kernel", candidate);
-		if (is_dir(path)) {
+		if (snprintf(path, sizeof(path), "%s/kernel", candidate) < (int)sizeof(path) &&
+		    is_dir(path)) {
 			snprintf(out, size, "%s", candidate);
 			return 0;
 		}
@@ -216,7 +216,7 @@ static void take_version(struct module_index *index, const char *modinfo, size_t
 					     sizeof(vermagic)) < 0)
 		return;
 	vermagic[strcspn(vermagic, " ")] = '\0';
-	snprintf(index->version, sizeof(index->version), "%s", vermagic);
+	snprintf(index->version, sizeof(index->version), "%.127s", vermagic);
 }
 
 struct loaded_module {
@@ -256,7 +256,9 @@ static int visit(struct walk_state *st, const char *name, const char *needed_by,
 		return -ELOOP;
 	}
 	m->state = 1;
-	snprintf(path, sizeof(path), "%s/%s", st->index->root, m->relative);
+	if (snprintf(path, sizeof(path), "%s/%s", st->index->root, m->relative) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
 	err = decompress_file(path, &data, &size);
 	if (err < 0)
 		return err;
@@ -351,7 +353,7 @@ int modules_add(struct tree *tree, const char *dir, const char *names, json_t **
 	if (!index.version[0]) {
 		const char *base = strrchr(index.root, '/');
 
-		snprintf(index.version, sizeof(index.version), "%s", base ? base + 1 : index.root);
+		snprintf(index.version, sizeof(index.version), "%.127s", base ? base + 1 : index.root);
 	}
 	err = add_to_tree(tree, &st, *paths);
 out:

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -113,6 +114,15 @@ int tree_init(struct tree *tree, const char *spool_dir, int64_t default_mtime)
 
 	/* The spool is unlinked from the start, so nothing is left behind on any exit. */
 	tree->spool_fd = open(spool_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (tree->spool_fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+		/* Filesystems without O_TMPFILE: a named file, unlinked at once. */
+		char path[TREE_MAX_PATH];
+
+		snprintf(path, sizeof(path), "%s/.ember-rootfs-spool.XXXXXX", spool_dir);
+		tree->spool_fd = mkostemp(path, O_CLOEXEC);
+		if (tree->spool_fd >= 0)
+			unlink(path);
+	}
 	if (tree->spool_fd < 0) {
 		int err = -errno;
 
