@@ -25,10 +25,8 @@
 
 extern char **environ;
 
-/* The clone3 argument block (linux/sched.h, kernel 5.3 and later). */
-struct hook_clone_args {
-	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
-};
+/* Polling interval when no pidfd is available (see spawn_hook). */
+#define HOOK_POLL_MS 10
 
 static int compare_names(const void *a, const void *b)
 {
@@ -114,13 +112,13 @@ __attribute__((noreturn)) static void exec_hook(char *path, char *arg)
  * waitpid(-1) reaper would then collect the process before wait_hook could. */
 __attribute__((noreturn)) static void wait_for_hook(char *path, char *arg)
 {
-	struct hook_clone_args args = { .exit_signal = SIGCHLD };
 	int status;
 	long pid;
 
-	/* The hook joins this process group, which the agent kills on timeout. */
+	/* The hook joins this process group, which the agent kills on timeout.
+	 * clone with SIGCHLD and no stack is fork without musl's atfork work. */
 	setpgid(0, 0);
-	pid = syscall(SYS_clone3, &args, sizeof(args));
+	pid = syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
 	if (pid == 0)
 		exec_hook(path, arg);
 	if (pid < 0)
@@ -131,16 +129,25 @@ __attribute__((noreturn)) static void wait_for_hook(char *path, char *arg)
 	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
+/* Starts the waiter with exit signal 0 and, where the kernel offers it, a
+ * pidfd (CLONE_PIDFD, Linux 5.2). The clone argument holding the pidfd is the
+ * third on every architecture. Without a pidfd (qemu-user rejects
+ * CLONE_PIDFD), *pidfd is -1 and wait_hook polls. */
 static int spawn_hook(char *path, char *arg, int *pidfd, pid_t *pid)
 {
-	struct hook_clone_args args = { 0 };
 	int fd = -1;
 	long ret;
 
-	args.flags = CLONE_PIDFD;
-	args.pidfd = (uint64_t)(uintptr_t)&fd;
-	args.exit_signal = 0;
-	ret = syscall(SYS_clone3, &args, sizeof(args));
+	ret = syscall(SYS_clone, CLONE_PIDFD, NULL, &fd, NULL, NULL);
+	if (ret < 0 && (errno == EINVAL || errno == ENOSYS)) {
+		fd = -1;
+		ret = syscall(SYS_clone, 0, NULL, NULL, NULL, NULL);
+	}
+	/* NOTE: qemu-user also rejects exit signal 0. The plain fork below lets
+	 * a waitpid(-1) reaper collect the waiter, which only the unit tests
+	 * under emulation meet: a guest kernel has CLONE_PIDFD. */
+	if (ret < 0 && errno == EINVAL)
+		ret = syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
 	if (ret < 0)
 		return -errno;
 	if (ret == 0)
@@ -158,33 +165,62 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Waits up to wait_ms for the waiter to exit, without reaping it. Returns 1
+ * when it exited, 0 when the time passed, or -errno. */
+static int wait_exit(int pidfd, pid_t pid, int wait_ms)
+{
+	if (pidfd >= 0) {
+		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+		int ready = poll(&pfd, 1, wait_ms);
+
+		return ready < 0 ? -errno : ready > 0;
+	}
+	for (;;) {
+		siginfo_t info;
+		int step;
+
+		memset(&info, 0, sizeof(info));
+		if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT | WNOHANG | __WALL) < 0)
+			return -errno;
+		if (info.si_pid != 0)
+			return 1;
+		if (wait_ms <= 0)
+			return 0;
+		step = wait_ms < HOOK_POLL_MS ? wait_ms : HOOK_POLL_MS;
+		poll(NULL, 0, step);
+		wait_ms -= step;
+	}
+}
+
 /* Waits for the hook; kills its process group at the deadline. Sets *status
  * to the shell-style status and *timed_out. Returns 0 or -errno. */
 static int wait_hook(int pidfd, pid_t pid, unsigned int timeout_ms, int *status, bool *timed_out)
 {
 	uint64_t deadline = now_ms() + timeout_ms;
-	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+	idtype_t id_type = pidfd >= 0 ? (idtype_t)P_PIDFD : P_PID;
+	id_t id = pidfd >= 0 ? (id_t)pidfd : (id_t)pid;
 	siginfo_t info;
 
 	*timed_out = false;
 	for (;;) {
 		uint64_t now = now_ms();
-		int ready = poll(&pfd, 1, now >= deadline ? 0 : (int)(deadline - now));
+		int ret = wait_exit(pidfd, pid, now >= deadline ? 0 : (int)(deadline - now));
 
-		if (ready > 0)
+		if (ret == -EINTR)
+			continue;
+		if (ret < 0)
+			return ret;
+		if (ret > 0)
 			break;
-		if (ready < 0 && errno != EINTR)
-			return -errno;
-		if (ready == 0) {
-			/* The unreaped leader keeps its pid and group id reserved. */
+		if (now_ms() >= deadline) {
+			/* The unreaped waiter keeps its pid and group id reserved. */
 			kill(-pid, SIGKILL);
-			syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
 			*timed_out = true;
 			break;
 		}
 	}
 	memset(&info, 0, sizeof(info));
-	while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &info, WEXITED | __WALL) < 0)
+	while (waitid(id_type, id, &info, WEXITED | __WALL) < 0)
 		if (errno != EINTR)
 			return -errno;
 	/* The waiter exits with the hook's shell-style status; a signal here

@@ -54,7 +54,8 @@ static void test_sorted_with_argument(void)
 	CHECK_INT(hooks_run(dir, "freeze", 5000, true, &report), 0);
 	CHECK_STR(read_log(), "10-a freeze\n20-b freeze\n");
 	CHECK_INT(report.count, 2);
-	CHECK_STR(report.lines[0], "10-a: exit status 0");
+	if (report.count > 0)
+		CHECK_STR(report.lines[0], "10-a: exit status 0");
 	CHECK(report.failure == NULL);
 	hooks_report_free(&report);
 }
@@ -99,7 +100,9 @@ static void test_timeout_kills_hook(void)
 	elapsed_ms = (end.tv_sec - start.tv_sec) * 1000 + (end.tv_nsec - start.tv_nsec) / 1000000;
 	CHECK(elapsed_ms < 5000);
 	CHECK(report.failure && strstr(report.failure, "timed out after 200 ms"));
-	CHECK_STR(report.lines[0], "10-hang: timed out after 200 ms");
+	CHECK_INT(report.count, 1);
+	if (report.count > 0)
+		CHECK_STR(report.lines[0], "10-hang: timed out after 200 ms");
 	hooks_report_free(&report);
 }
 
@@ -110,7 +113,9 @@ static void test_signal_status(void)
 	reset();
 	write_hook("10-killed", "kill -9 $$", 0755);
 	CHECK_INT(hooks_run(dir, "resume", 5000, false, &report), 1);
-	CHECK_STR(report.lines[0], "10-killed: exit status 137");
+	CHECK_INT(report.count, 1);
+	if (report.count > 0)
+		CHECK_STR(report.lines[0], "10-killed: exit status 137");
 	hooks_report_free(&report);
 }
 
