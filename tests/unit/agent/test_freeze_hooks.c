@@ -69,7 +69,9 @@ static void test_failure_stops_run(void)
 	write_hook("20-after", "exit 0", 0755);
 	CHECK_INT(hooks_run(dir, "freeze", 5000, true, &report), 1);
 	CHECK_STR(read_log(), "10-fail freeze\n");
-	CHECK(report.failure && strstr(report.failure, "failed with exit status 4"));
+	CHECK(report.failure != NULL);
+	if (report.failure)
+		CHECK(strstr(report.failure, "failed with exit status 4") != NULL);
 	hooks_report_free(&report);
 }
 
@@ -99,7 +101,9 @@ static void test_timeout_kills_hook(void)
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	elapsed_ms = (end.tv_sec - start.tv_sec) * 1000 + (end.tv_nsec - start.tv_nsec) / 1000000;
 	CHECK(elapsed_ms < 5000);
-	CHECK(report.failure && strstr(report.failure, "timed out after 200 ms"));
+	CHECK(report.failure != NULL);
+	if (report.failure)
+		CHECK(strstr(report.failure, "timed out after 200 ms") != NULL);
 	CHECK_INT(report.count, 1);
 	if (report.count > 0)
 		CHECK_STR(report.lines[0], "10-hang: timed out after 200 ms");
