@@ -1,7 +1,9 @@
 """Large inputs: 60,000 small files, and a Debian minbase tree from debootstrap (slow the
 first time, then cached) checked against `umoci unpack`."""
 import os
+import signal
 import subprocess
+import time
 
 import pytest
 
@@ -72,3 +74,25 @@ def test_debian_minbase_matches_umoci(builder, minbase_image, tmp_path):
         assert os.path.islink(os.path.join(mnt, "sbin"))
         assert inode_usage(mnt)[1] > 1000
     assert diff_snapshots(oracle, tree) == []
+
+
+def test_interrupted_build_leaves_nothing(rootfs_bin, many_files_image, tmp_path):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    proc = subprocess.Popen([rootfs_bin, "build", "-q", "-o", str(out_dir / "root.ext4"),
+                             many_files_image], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        # Wait until the build writes its temporary output, then stop it.
+        deadline = time.monotonic() + 30
+        while not os.listdir(out_dir) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert "stopped by signal 15" in stderr
+    assert os.listdir(out_dir) == []
