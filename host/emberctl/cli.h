@@ -15,6 +15,8 @@
 #define EXIT_CONNECT 123        /* the agent could not be reached, or the connection dropped */
 #define EXIT_TIMED_OUT 124      /* exec --timeout expired (as timeout(1) does) */
 #define EXIT_REMOTE 125         /* the agent rejected the request or broke the protocol */
+#define EXIT_CANNOT_EXECUTE 126 /* exec: the command exists but cannot be executed */
+#define EXIT_NOT_FOUND 127      /* exec: the command or the working directory does not exist */
 
 /* How long a command waits for the agent's response to its request (wait,
  * logs -f and exec output have no limit). */

@@ -169,6 +169,23 @@ static void fill_window(struct ember_exec_request *request)
 	request->term = getenv("TERM") ? getenv("TERM") : "xterm";
 }
 
+/* Reports a failed exec start. The agent reports a program or directory that
+ * does not exist as "not found" with errno ENOENT, and a file it may not
+ * execute as "permission denied" with EACCES: those get the shell's codes 127
+ * and 126, as docker exec gives them. */
+static int exec_start_failed(struct cli *cli, const struct ember_error *err)
+{
+	int status = cli_fail(cli, err);
+
+	if (err->kind != EMBER_ERROR_REMOTE)
+		return status;
+	if (err->code == EMBER_CODE_NOT_FOUND && err->errno_value == ENOENT)
+		return EXIT_NOT_FOUND;
+	if (err->code == EMBER_CODE_PERMISSION_DENIED && err->errno_value == EACCES)
+		return EXIT_CANNOT_EXECUTE;
+	return status;
+}
+
 static int start_and_relay(struct cli *cli, struct ember_exec_request *request, bool reattach)
 {
 	struct relay relay = { .cli = cli, .tty = request->tty, .interactive = request->send_stdin,
@@ -180,7 +197,7 @@ static int start_and_relay(struct cli *cli, struct ember_exec_request *request, 
 	if (request->tty)
 		fill_window(request);
 	if (ember_exec_start(cli->client, request, &session, &err) < 0)
-		return cli_fail(cli, &err);
+		return exec_start_failed(cli, &err);
 	if (request->detach) {
 		printf("%s\n", ember_session_id(session));
 		ember_session_free(session);

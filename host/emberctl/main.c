@@ -88,8 +88,11 @@ static void usage(FILE *out)
 		"  %d      connection failure (agent unreachable, connection lost)\n"
 		"  %d      exec --timeout expired (the process group was killed)\n"
 		"  %d      remote failure (the agent returned an error or broke the protocol)\n"
-		"  (the remote codes can collide with these; --help is the reference)\n",
-		EXIT_USAGE, EXIT_CONNECT, EXIT_TIMED_OUT, EXIT_REMOTE);
+		"  %d      exec, shell: the command cannot be executed (permission denied)\n"
+		"  %d      exec, shell: the command or the working directory was not found\n"
+		"  (a remote process may exit with these codes too)\n",
+		EXIT_USAGE, EXIT_CONNECT, EXIT_TIMED_OUT, EXIT_REMOTE, EXIT_CANNOT_EXECUTE,
+		EXIT_NOT_FOUND);
 }
 
 struct global_options {

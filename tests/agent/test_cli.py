@@ -82,6 +82,9 @@ def test_exec_env_from_local_environment(agent, ctl):
 def test_exec_workdir(agent, ctl, short_dir):
     r = ctl(agent.addr, "exec", "-w", short_dir, "--", "pwd")
     assert r.stdout.decode().strip() == short_dir
+    r = ctl(agent.addr, "exec", "-w", f"{short_dir}/missing", "--", "pwd")
+    assert r.returncode == 127
+    assert b"missing" in r.stderr
 
 
 def test_exec_timeout_kills_group(agent, ctl, short_dir):
@@ -113,20 +116,20 @@ def test_background_child_holding_pty(agent, ctl):
     assert time.monotonic() - start < 5
 
 
-def test_missing_command_is_remote_error(agent, ctl):
+def test_missing_command_exits_127(agent, ctl):
     r = ctl(agent.addr, "exec", "--", "/nonexistent/cmd")
-    assert r.returncode == EXIT_REMOTE
+    assert r.returncode == 127
     assert b"/nonexistent/cmd" in r.stderr
     assert r.stderr.startswith(f"emberctl: {agent.addr}: exec: ".encode()), r.stderr
 
 
-def test_not_executable_is_remote_error(agent, ctl, short_dir):
+def test_not_executable_exits_126(agent, ctl, short_dir):
     script = os.path.join(short_dir, "not-executable")
     with open(script, "w") as f:
         f.write("#!/bin/sh\necho never\n")
     os.chmod(script, 0o644)
     r = ctl(agent.addr, "exec", "--", script)
-    assert r.returncode == EXIT_REMOTE, r.stderr
+    assert r.returncode == 126, r.stderr
     assert script.encode() in r.stderr
 
 
