@@ -50,8 +50,35 @@ static void on_writable(struct loop *loop, int fd, uint32_t events, void *data)
 	flush_some();
 }
 
+/* Opens whatever is missing of descriptors 0, 1 and 2, so that no later
+ * descriptor (the epoll or signal fd) takes their place and receives log lines.
+ * The kernel starts init without them when it has no console. */
+void console_fill_std_fds(void)
+{
+	static const char *const candidates[] = { "/dev/console", "/dev/null", "/" };
+
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0)
+			continue;
+		for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+			int opened = open(candidates[i], i < 2 ? O_RDWR | O_NOCTTY : O_RDONLY);
+
+			if (opened < 0)
+				continue;
+			if (opened != fd) {
+				dup2(opened, fd);
+				close(opened);
+			}
+			break;
+		}
+	}
+}
+
 /* The kernel gives PID 1 the console as descriptors 0, 1 and 2; in a test they
- * are the harness's pipes. Init keeps its own non-blocking copies. */
+ * are the harness's pipes. Init keeps its own non-blocking copies.
+ * NOTE: init's log lines go straight to the console descriptor while relayed
+ * output may wait in the buffer, so on a slow console a log line can overtake
+ * the end of the entrypoint's output. */
 void console_open(struct loop *loop)
 {
 	console_loop = loop;

@@ -110,6 +110,7 @@ int mount_options_parse(const char *options, unsigned long *flags, char *data, s
 int mkdir_p(const char *path, mode_t mode);
 
 /* console.c */
+void console_fill_std_fds(void);
 void console_open(struct loop *loop);
 void console_write(const void *buf, size_t len);
 void console_flush(int timeout_ms);

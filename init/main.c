@@ -74,6 +74,7 @@ static void start_up(struct init *init)
 	int r;
 
 	timings_mark(init, TIMING_INIT);
+	console_fill_std_fds();
 	log_init("ember-init");
 	init->loop = loop_new();
 	if (!init->loop || (r = signals_setup(init)) < 0) {

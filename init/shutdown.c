@@ -237,10 +237,13 @@ void shutdown_begin(struct init *init, const char *reason, int action)
 	status_write(init);
 
 	shutdown_thaw();
-	if (init->entry_started && !init->entry_exited &&
-	    kill(-init->entry_pid, init->cfg.stop_signal) < 0 && errno != ESRCH)
-		log_warn("failed to send signal %d to process group %d: %s", init->cfg.stop_signal,
-			 (int)init->entry_pid, strerror(errno));
+	if (init->entry_started && !init->entry_exited) {
+		if (kill(-init->entry_pid, init->cfg.stop_signal) < 0 && errno != ESRCH)
+			log_warn("failed to send signal %d to process group %d: %s",
+				 init->cfg.stop_signal, (int)init->entry_pid, strerror(errno));
+		/* A stopped process acts on the stop signal only once continued. */
+		kill(-init->entry_pid, SIGCONT);
+	}
 	/* Everyone else, including processes that left the group with setsid. */
 	signal_others(init, SIGTERM, init->entry_started ? init->entry_pid : 0);
 	step(init->loop, init);

@@ -278,3 +278,16 @@ def test_check_config_reports_errors(tmp_path, ember_bin):
                           capture_output=True, text=True, timeout=5)
     assert proc.returncode == 1
     assert f"{config}:2:" in proc.stderr
+
+
+def test_closed_std_fds_filled(root):
+    """A kernel without a console starts init with descriptors 0-2 closed."""
+    root.write_config(sh("echo ran > /tmp/ran"))
+    cmd = root.command()
+    # The shell closes 0-2 just before exec'ing unshare; init inherits that.
+    cmd[2] = cmd[2].replace('exec "$@"', 'exec "$@" <&- >&- 2>&-')
+    proc = subprocess.run(cmd, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+                                    "EMBER_CMDLINE_FILE": "/etc/ember/test-cmdline"},
+                          timeout=30, capture_output=True)
+    assert proc.returncode == -signal.SIGINT
+    assert root.read("tmp/ran") == "ran\n"
