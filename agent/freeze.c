@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "control.h"
 #include "freeze_cgroup.h"
@@ -50,6 +51,7 @@ struct freeze_job {
 	char **paths;
 	size_t path_count;
 	bool processes;
+	bool initial_pid_ns;       /* the agent runs in a real guest */
 
 	/* thaw input */
 	bool has_host;
@@ -283,12 +285,42 @@ static int freeze_filesystems(struct freeze_job *job)
 	return ret;
 }
 
+/* Outside a real guest, rejects a plan that covers the filesystem holding
+ * the agent's own executable. An agent in a test namespace runs from the
+ * machine's build tree, so that filesystem is usually the machine's root,
+ * whose freeze hangs the machine. */
+static int check_own_filesystem(struct freeze_job *job)
+{
+	struct stat st;
+
+	if (stat("/proc/self/exe", &st) < 0) {
+		int err = errno;
+
+		job_fail(job, err, NULL, "failed to stat /proc/self/exe: %s", strerror(err));
+		return -err;
+	}
+	for (size_t i = 0; i < job->plan.count; i++) {
+		const struct freeze_target *target = &job->plan.targets[i];
+
+		if (target->state == FREEZE_TARGET_SKIPPED || target->dev != st.st_dev)
+			continue;
+		job_fail(job, EPERM, target->mountpoint,
+			 "freezing '%s' is not allowed outside the initial PID namespace: it "
+			 "holds the agent's own executable, most likely on the machine's root "
+			 "filesystem", target->mountpoint);
+		return -EPERM;
+	}
+	return 0;
+}
+
 static int freeze_work(void *data)
 {
 	struct freeze_job *job = data;
 	int ret;
 
 	ret = build_plan(job);
+	if (ret == 0 && !job->initial_pid_ns)
+		ret = check_own_filesystem(job);
 	if (ret < 0)
 		return ret;
 	ret = run_hooks(job, "freeze");
@@ -587,6 +619,7 @@ int op_freeze(struct conn *conn, const Ember__Request *request)
 	job->conn = conn;
 	job->options = conn_options(conn);
 	job->processes = freeze->processes;
+	job->initial_pid_ns = conn_options(conn)->initial_pid_ns && resume_pid_namespace_is_initial();
 	state.timeout_s = freeze->timeout_s ? freeze->timeout_s : FREEZE_TIMEOUT_DEFAULT_S;
 
 	/* Exec and copy-in are rejected from here on: a freeze hook or FIFREEZE

@@ -423,6 +423,21 @@ def test_no_list_refused_in_test_namespace(ns):
     assert "frozen: no" in ns.ctl(agent, "fsstatus").stdout
 
 
+def test_own_filesystem_refused_in_test_namespace(ns):
+    # The agent's executable lives on the image, as it lives on the machine's
+    # root filesystem when a test runs it from the build tree.
+    a = ns.image("a")
+    binary = os.path.join(a, "ember-agent")
+    ns.run("cp", ns.agent_binary, binary)
+    agent = ns.agent(binary=binary)
+
+    proc = ns.freeze(agent, a, check=False)
+    assert proc.returncode != 0
+    assert "holds the agent's own executable" in proc.stderr
+    assert not is_frozen(ns, a)
+    assert "frozen: no" in ns.ctl(agent, "fsstatus").stdout
+
+
 def test_resume_reports_actions_not_taken(ns):
     agent = ns.agent()
     ns.hook("resume.d", "10-renew", "exit 0")

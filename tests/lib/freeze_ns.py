@@ -58,11 +58,11 @@ class NsAgent(Agent):
     """ember-agent inside the test namespace; stop() and kill() act on the
     agent's own pid (the child of nsenter)."""
 
-    def __init__(self, ns, extra_args=()):
+    def __init__(self, ns, extra_args=(), binary=None):
         self.ns = ns
         args = ["--run-dir", ns.run_dir, "--hooks-dir", ns.hooks_dir,
                 "--workload-cgroup", ns.cgroup_dir or os.path.join(ns.dir, "no-cgroup")]
-        super().__init__(ns.agent_binary, ns.dir, args + list(extra_args))
+        super().__init__(binary or ns.agent_binary, ns.dir, args + list(extra_args))
         self.agent_pid = None
 
     def command(self):
@@ -171,8 +171,9 @@ class FreezeNs:
 
     # ------------------------------------------------------------ agent and CLI
 
-    def agent(self, extra_args=()):
-        agent = NsAgent(self, extra_args)
+    def agent(self, extra_args=(), binary=None):
+        """Starts ember-agent in the namespace; binary is a path inside it."""
+        agent = NsAgent(self, extra_args, binary)
         self.agents.append(agent)
         return agent.start()
 
