@@ -247,3 +247,15 @@ def test_frozen_filesystem_thawed_at_shutdown(root):
     assert result.exit_line == "ember: exit status 0"
     with open(os.path.join(data, "file")) as f:
         assert f.read() == "written\n"
+
+
+def test_stopped_entrypoint_continued(root):
+    root.write_config(sh("echo ready; kill -STOP $$; sleep 100", stop_timeout=5))
+    root.start()
+    root.wait_for_output("ready")
+    time.sleep(0.2)
+    started = time.monotonic()
+    os.kill(root.init_pid(), signal.SIGTERM)
+    result = root.wait()
+    assert time.monotonic() - started < 3, result.output
+    assert result.exit_line == "ember: exit status 143"
