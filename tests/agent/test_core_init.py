@@ -140,7 +140,7 @@ def test_start_mode_host(boot):
     root = boot({"args": ["/bin/sh", "-c", "echo configured"], "env": ["BASE=1"]},
                 start_mode="host")
     body = c.field_bytes(1, b"/bin/sh") + c.field_bytes(1, b"-c")
-    body += c.field_bytes(1, b"echo $BASE $EXTRA $TOKEN")
+    body += c.field_bytes(1, b"echo $BASE $EXTRA $TOKEN; sleep 1")
     body += c.field_bytes(2, b"EXTRA=two") + c.field_bytes(3, b"TOKEN=hidden-value")
     with c.Connection(root.addr) as conn:
         assert conn.unary(c.OP_START, body)[0] == c.ACK
