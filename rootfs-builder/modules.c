@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "archive.h"
 #include "log.h"
@@ -30,6 +31,7 @@ struct module {
 
 struct module_index {
 	char root[PATH_MAX];
+	char *builtin; /* modules.builtin, "" when the directory has none */
 	char version[128];
 	struct module *modules;
 	size_t count;
@@ -219,6 +221,46 @@ static void take_version(struct module_index *index, const char *modinfo, size_t
 	snprintf(index->version, sizeof(index->version), "%.127s", vermagic);
 }
 
+/* modules.builtin lists "kernel/PATH/NAME.ko" lines for modules built into the kernel. */
+static void read_builtin(struct module_index *index)
+{
+	char path[PATH_MAX];
+	unsigned char *data = NULL;
+	size_t size = 0;
+
+	index->builtin = NULL;
+	if (snprintf(path, sizeof(path), "%s/modules.builtin", index->root) < (int)sizeof(path) &&
+	    access(path, R_OK) == 0 && decompress_file(path, &data, &size) == 0) {
+		index->builtin = realloc(data, size + 1);
+		if (!index->builtin)
+			index->builtin = (char *)data;
+		else
+			index->builtin[size] = '\0';
+	}
+	if (!index->builtin)
+		index->builtin = strdup("");
+	if (index->builtin)
+		module_normalize_name(index->builtin);
+}
+
+static int is_builtin(const struct module_index *index, const char *name)
+{
+	const char *line = index->builtin;
+
+	while (line && *line) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		const char *base = memrchr(line, '/', len);
+
+		base = base ? base + 1 : line;
+		if ((size_t)(line + len - base) == strlen(name) + 3 &&
+		    strncmp(base, name, strlen(name)) == 0 && strncmp(base + strlen(name), ".ko", 3) == 0)
+			return 1;
+		line = end ? end + 1 : NULL;
+	}
+	return 0;
+}
+
 struct loaded_module {
 	struct module *module;
 	unsigned char *data;
@@ -240,6 +282,10 @@ static int visit(struct walk_state *st, const char *name, const char *needed_by,
 	size_t size, modinfo_size;
 	int err;
 
+	if (!m && is_builtin(st->index, name)) {
+		log_info("module '%s' is built into the kernel; nothing to add", name);
+		return 0;
+	}
 	if (!m) {
 		if (needed_by)
 			log_error("module '%s', needed by '%s', not found in '%s'", name, needed_by,
@@ -336,6 +382,7 @@ int modules_add(struct tree *tree, const char *dir, const char *names, json_t **
 	if (err < 0)
 		goto out;
 	index.root_len = strlen(index.root);
+	read_builtin(&index);
 	current_index = &index;
 	err = nftw(index.root, index_file, 32, FTW_PHYS);
 	current_index = NULL;
@@ -362,6 +409,7 @@ out:
 	for (size_t i = 0; i < index.count; i++)
 		free(index.modules[i].relative);
 	free(index.modules);
+	free(index.builtin);
 	free(st.order);
 	free(list);
 	if (err < 0) {

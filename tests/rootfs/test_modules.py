@@ -43,6 +43,8 @@ def module_tree(tmp_path_factory):
     root = tmp_path_factory.mktemp("kernel")
     drivers = root / "lib" / "modules" / VERSION / "kernel" / "drivers"
     drivers.mkdir(parents=True)
+    builtin = "kernel/fs/ext4/ext4.ko\nkernel/crypto/crc32c-generic.ko\n"
+    (drivers.parent.parent / "modules.builtin").write_text(builtin)
     originals = {}
     for name, (file_name, depends, compression) in MODULES.items():
         plain = str(drivers / file_name.split(".ko")[0]) + ".ko"
@@ -70,6 +72,16 @@ def test_dependencies_in_load_order(builder, busybox_image, module_tree, tmp_pat
                        ("alpha", "alpha.ko"), ("loner", "loner.ko")):
         assert (out / base.lstrip("/") / path).read_bytes() == module_tree["originals"][name]
     assert not (out / base.lstrip("/") / "orphan.ko").exists()
+
+
+def test_builtin_module_skipped(builder, busybox_image, module_tree, tmp_path):
+    out = tmp_path / "root"
+    proc = builder.build(busybox_image["oci"], out, "--format", "dir", "--kernel-modules",
+                         module_tree["root"], "--modules", "crc32c_generic,ext4,loner")
+    assert "module 'crc32c_generic' is built into the kernel" in proc.stderr
+    with open(out / "etc/ember/config.json") as f:
+        modules = json.load(f)["modules"]
+    assert modules == [f"/lib/modules/{VERSION}/kernel/drivers/loner.ko"]
 
 
 def test_version_directory_accepted(builder, busybox_image, module_tree, tmp_path):
