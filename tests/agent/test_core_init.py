@@ -172,7 +172,7 @@ def test_session_cgroup_and_kill_catches_setsid(boot):
     result = c.run(root.addr, [b"sh", b"-c", b"setsid sleep 30 > /dev/null 2>&1 & sleep 30"],
                    timeout_ms=300)
     assert result.status == 137
-    assert time.monotonic() - start < 3
+    assert time.monotonic() - start < 5
     with c.Connection(root.addr) as conn:
         assert conn.unary(c.OP_SHUTDOWN)[0] == c.ACK
     root.wait(20)

@@ -129,7 +129,7 @@ def test_drain_window_bounds_exit(agent):
     elapsed = time.monotonic() - start
     assert result.stdout == b"early\n"
     assert result.status == 0
-    assert 0.9 < elapsed < 2.5
+    assert 0.9 < elapsed < 4
 
 
 def test_stdin_larger_than_buffer_to_slow_reader(agent):
@@ -142,7 +142,7 @@ def test_stdin_larger_than_buffer_to_slow_reader(agent):
 def test_timeout_sets_timed_out(agent):
     start = time.monotonic()
     result = c.run(agent.addr, [b"sh", b"-c", b"sleep 30 & sleep 30"], timeout_ms=300)
-    assert time.monotonic() - start < 3
+    assert time.monotonic() - start < 5
     assert c.first(result.exit, 4) == 1
     assert c.signed(c.first(result.exit, 2)) == 9
     assert result.status == 137
