@@ -23,6 +23,8 @@ static size_t pending_len;
 static uint64_t dropped;
 static char last_byte = '\n';
 
+static void console_write_line(const char *line, size_t len);
+
 static void flush_some(void)
 {
 	while (pending_len > 0) {
@@ -75,10 +77,8 @@ void console_fill_std_fds(void)
 }
 
 /* The kernel gives PID 1 the console as descriptors 0, 1 and 2; in a test they
- * are the harness's pipes. Init keeps its own non-blocking copies.
- * NOTE: init's log lines go straight to the console descriptor while relayed
- * output may wait in the buffer, so on a slow console a log line can overtake
- * the end of the entrypoint's output. */
+ * are the harness's pipes. Init keeps its own non-blocking copies, and its log
+ * lines share the buffer with the entrypoint's output so they stay in order. */
 void console_open(struct loop *loop)
 {
 	console_loop = loop;
@@ -88,6 +88,7 @@ void console_open(struct loop *loop)
 	fd_set_nonblock(console_fd, true);
 	console_in = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
 	log_set_output(console_fd);
+	log_set_sink(console_write_line);
 	/* Regular files and /dev/null cannot be watched; their writes never block. */
 	console_watched = loop_add(loop, console_fd, 0, on_writable, NULL) == 0;
 }
@@ -129,6 +130,13 @@ void console_write(const void *buf, size_t len)
 	dropped += len - take;
 	if (console_watched)
 		loop_modify(console_loop, console_fd, EPOLLOUT);
+}
+
+/* A log line: it starts on a line of its own even after partial output. */
+static void console_write_line(const char *line, size_t len)
+{
+	console_end_line();
+	console_write(line, len);
 }
 
 /* Waits up to timeout_ms for the buffered bytes to reach the console. */

@@ -14,6 +14,7 @@ static enum log_level log_threshold = LOG_LEVEL_INFO;
 static int log_fd = STDERR_FILENO;
 static int log_kmsg_fd = -1;
 static uint64_t log_dropped;
+static void (*log_sink)(const char *line, size_t len);
 
 void log_init(const char *component)
 {
@@ -49,6 +50,11 @@ int log_parse_level(const char *name, enum log_level *level)
 void log_set_output(int fd)
 {
 	log_fd = fd;
+}
+
+void log_set_sink(void (*sink)(const char *line, size_t len))
+{
+	log_sink = sink;
 }
 
 int log_enable_kmsg(int enable)
@@ -125,7 +131,9 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	size_t total = (size_t)prefix + (size_t)body + 1;
 	const char *console = strchr(line, '>') + 1;
 
-	if (log_fd >= 0)
+	if (log_sink)
+		log_sink(console, total - (size_t)(console - line));
+	else if (log_fd >= 0)
 		emit(log_fd, console, total - (size_t)(console - line));
 	if (log_kmsg_fd >= 0) {
 		ssize_t ignored = write(log_kmsg_fd, line, total);

@@ -9,6 +9,7 @@
 #define EMBER_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum log_level {
@@ -29,6 +30,11 @@ int log_parse_level(const char *name, enum log_level *level);
 
 /* Sends lines to fd instead of stderr. The descriptor stays owned by the caller. */
 void log_set_output(int fd);
+
+/* Hands each console line (without the kmsg prefix) to sink instead of the
+ * output descriptor, e.g. to a buffer that keeps log lines in order with other
+ * console output. NULL goes back to the descriptor. */
+void log_set_sink(void (*sink)(const char *line, size_t len));
 
 /* Also writes every line to /dev/kmsg when enable is non-zero. Returns 0 or -errno
  * from opening /dev/kmsg; on failure lines still reach the output descriptor. */
