@@ -1,7 +1,7 @@
-/* The copy_in and copy_out operations: each request gets a worker process
- * (copy_worker.c) connected by a socket pair, and this file relays frames
- * between the client's connection and the worker on the agent's loop, pausing
- * either side while the other is full so memory stays bounded. */
+/* The copy_in and copy_out operations. Each request gets a worker process
+ * (copy_worker.c) connected by a socket pair. This file relays frames between
+ * the client's connection and the worker on the agent's loop, and pauses
+ * either side while the other is full, so memory stays bounded. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -113,7 +113,7 @@ static void on_frame(struct conn *conn, const Ember__ClientFrame *frame, void *d
 	if (op->sock < 0 || op->finished)
 		return;
 	if (op->out) {
-		/* Reading is paused while a frame is pending, so this is a bug. */
+		/* Reading is paused while a frame is pending, so this cannot happen. */
 		fail_op(op, "client frame arrived while the worker was busy");
 		return;
 	}
@@ -233,9 +233,9 @@ static int spawn_worker(struct copy_op *op, int worker_fd, const Ember__Request 
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
-		/* NOTE: the agent may have worker threads; the child uses malloc
-		 * after this raw clone, which assumes no other thread held the
-		 * allocator's lock at that moment. */
+		/* NOTE: the agent may have worker threads, and this child calls
+		 * malloc after a raw clone. That is safe only if no other thread
+		 * held the allocator's lock at the moment of the clone. */
 		if (dup2(worker_fd, 3) < 0)
 			_exit(1);
 		close_fds_from(4);

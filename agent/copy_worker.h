@@ -1,7 +1,7 @@
-/* The process that performs one copy-in or copy-out: forked per request, it
- * takes on the requested user's credentials, so every file it reads or creates
- * is checked with that user's permissions, and exchanges copy frames with the
- * agent over one end of a socket pair. */
+/* The process that performs one copy-in or copy-out. It is forked per request
+ * and takes on the requested user's credentials, so every file it reads or
+ * creates is checked with that user's permissions. It exchanges copy frames
+ * with the agent over one end of a socket pair. */
 #ifndef EMBER_AGENT_COPY_WORKER_H
 #define EMBER_AGENT_COPY_WORKER_H
 

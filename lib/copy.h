@@ -3,11 +3,11 @@
  * copy-out) and the same receiver writes one (the agent for copy-in, the host
  * for copy-out), over a blocking descriptor that carries protocol frames.
  *
- * The receiver trusts nothing it reads: every entry name is checked and
- * resolved beneath the destination without following any symlink, every size
- * is checked against a limit, each file is written to an unnamed or temporary
- * file, verified against the sender's SHA-256, fsync'd and renamed into place,
- * so a failed copy leaves no partial file. */
+ * The receiver trusts nothing it reads. Every entry name is checked and
+ * resolved beneath the destination without following any symlink, and every
+ * size is checked against a limit. Each file is written to an unnamed or
+ * temporary file, verified against the sender's SHA-256, fsync'd and renamed
+ * into place, so a failed copy leaves no partial file. */
 #ifndef EMBER_COPY_H
 #define EMBER_COPY_H
 
@@ -18,16 +18,16 @@
 
 #include "agent.pb-c.h"
 
-/* Longest entry name and symlink target, in bytes (Linux PATH_MAX). */
+/* Maximum length of an entry name or symlink target, in bytes (Linux PATH_MAX). */
 #define COPY_NAME_MAX 4096
-/* Deepest directory nesting a sender walks or a receiver accepts. */
+/* Maximum directory depth a sender walks or a receiver accepts. */
 #define COPY_DEPTH_MAX 256
-/* Most entries in one copy: bounds the receiver's directory and hardlink
+/* Maximum entries in one copy. It bounds the receiver's directory and hardlink
  * tables and the sender's hardlink table. */
 #define COPY_ENTRIES_MAX (1024u * 1024u)
 /* Default size limit of one received file; a receiver may set its own. */
 #define COPY_FILE_SIZE_DEFAULT_MAX (1ull << 40)
-/* Most warnings kept for the result; later ones are counted only. */
+/* Maximum warnings kept for the result; later ones are only counted. */
 #define COPY_WARNINGS_MAX 64
 /* Interval between CopyProgress frames while a copy runs, in milliseconds. */
 #define COPY_PROGRESS_INTERVAL_MS 1000
@@ -131,7 +131,7 @@ uint64_t copy_now_ms(void);
 
 /* ------------------------------------------------------------ results */
 
-/* What a copy did, and on failure which path failed and why. */
+/* The outcome of a copy: counts, warnings, and on failure the path and reason. */
 struct copy_report {
 	uint64_t entries;
 	uint64_t bytes;
@@ -154,7 +154,7 @@ int copy_report_fail(struct copy_report *report, int err, const char *path, cons
 
 /* Rewrites the failed path of report, which names an entry relative to the
  * copy's root, as root/path, both in error_path and where the message quotes
- * it, so the message names the path the user knows. */
+ * it, so the message names the path the user gave. */
 void copy_report_prefix(struct copy_report *report, const char *root);
 
 /* The status code that describes err (-EACCES: permission denied, ...). */

@@ -192,7 +192,7 @@ static int start_file(struct receiver *receiver, const Ember__CopyEntry *entry, 
 	file->meta.group_name = NULL;
 	sha256_init(&file->hash);
 
-	/* An unnamed file disappears by itself if this process dies; a named
+	/* An unnamed file disappears by itself if this process dies. A named
 	 * temporary file is the fallback for filesystems without O_TMPFILE. */
 	file->fd = openat(dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (file->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {

@@ -97,8 +97,8 @@ int tar_write_header(int fd, const struct tar_header *header)
 	char number[32];
 	int r = 0;
 
-	/* A name of up to 100 bytes fits the name field; longer ones, and values
-	 * too large for the octal fields, go in a pax header. */
+	/* A name shorter than 100 bytes fits the name field with its NUL. Longer
+	 * names, and values too large for the octal fields, go in a pax header. */
 	bool long_name = strlen(header->name) >= 100;
 	bool long_link = strlen(header->link_target) >= 100;
 	if (long_name)
