@@ -170,7 +170,7 @@ static int resolve_user(struct conn *conn, const char *spec, struct user_info *u
 	r = user_resolve(spec, NULL, NULL, user, &missing);
 
 	if (r == -ENOENT)
-		return reject(conn, EMBER__CODE__CODE_NOT_FOUND, ENOENT,
+		return reject(conn, EMBER__CODE__CODE_NOT_FOUND, 0,
 				   "no such %s in user '%s' (looked up in %s and %s)", missing,
 				   spec, USER_PASSWD_PATH, USER_GROUP_PATH);
 	if (r == -EINVAL)
