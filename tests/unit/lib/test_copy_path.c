@@ -63,7 +63,7 @@ static void test_link_check(void)
 	CHECK_INT(copy_link_check("", ".."), -EXDEV);
 }
 
-static void test_open_beneath_refuses_symlinks(void)
+static void test_open_beneath_rejects_symlinks(void)
 {
 	char dir[] = "/tmp/ember-copy-unit-XXXXXX";
 	CHECK(mkdtemp(dir) != NULL);
@@ -137,7 +137,7 @@ int main(void)
 	RUN(test_name_check_rejects_escapes);
 	RUN(test_name_check_rejects_long_name);
 	RUN(test_link_check);
-	RUN(test_open_beneath_refuses_symlinks);
+	RUN(test_open_beneath_rejects_symlinks);
 	RUN(test_report_prefix);
 	RUN(test_report_keeps_first_failure);
 	RUN(test_report_bounds_warnings);
