@@ -53,7 +53,7 @@ static json_t *pick_image(json_t *manifest, const char *tag, const char *dir)
 	if (!tag[0]) {
 		if (count == 1)
 			return json_array_get(manifest, 0);
-		log_error("'%s' holds %zu images: name one as docker-archive:FILE:NAME:TAG", dir,
+		log_error("'%s' contains %zu images: name one as docker-archive:FILE:NAME:TAG", dir,
 			  count);
 		return NULL;
 	}

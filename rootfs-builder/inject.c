@@ -120,7 +120,7 @@ int inject_find_binaries(const char *explicit_dir, const char *architecture, cha
 		return -errno;
 	self[n] = '\0';
 	parent_dir(self, self_dir, sizeof(self_dir));
-	/* build/bin holds the amd64 build, build/arm64/bin the arm64 one; an installed
+	/* build/bin contains the amd64 build, build/arm64/bin the arm64 one; an installed
 	 * ember-rootfs finds them in PREFIX/share/ember/ARCH. */
 	if (strcmp(architecture, "amd64") == 0)
 		snprintf(candidates[0], sizeof(candidates[0]), "%s", self_dir);

@@ -1,4 +1,4 @@
-/* What every image gets on top of its layers: /sbin/ember-init and /sbin/ember-agent for
+/* The files every image gets on top of its layers: /sbin/ember-init and /sbin/ember-agent for
  * the image's architecture, /etc/ember/config.json, /dev/console (character 5:1), the mount
  * points ember-init uses (/proc /sys /dev /run /tmp), and /init for an initramfs. */
 #ifndef EMBER_ROOTFS_INJECT_H

@@ -533,9 +533,13 @@ static int inspect(struct build_options *o)
 		printf("layers       %zu\n", image.layer_count);
 		for (size_t i = 0; i < image.layer_count; i++) {
 			const struct image_layer *l = &image.layers[i];
+			const char *id = l->path;
 
-			printf("  %2zu  %s  %s  %lld bytes\n", i + 1,
-			       l->digest ? l->digest : l->diff_id ? l->diff_id : l->path,
+			if (l->digest)
+				id = l->digest;
+			else if (l->diff_id)
+				id = l->diff_id;
+			printf("  %2zu  %s  %s  %lld bytes\n", i + 1, id,
 			       l->media_type ? l->media_type : "tar", (long long)l->size);
 		}
 		image_free(&image);

@@ -369,7 +369,7 @@ int modules_add(struct tree *tree, const char *dir, const char *names, json_t **
 	struct module_index index = {0};
 	struct walk_state st = {&index, NULL, 0};
 	char *list = strdup(names), *save = NULL, *name;
-	int err;
+	int err, requested = 0;
 
 	*paths = json_array();
 	index.modules = calloc(MODULES_MAX_FILES, sizeof(*index.modules));
@@ -392,6 +392,11 @@ int modules_add(struct tree *tree, const char *dir, const char *names, json_t **
 		goto out;
 	}
 	for (name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		if (++requested > MODULES_MAX_REQUESTED) {
+			log_error("--modules names more than %d modules", MODULES_MAX_REQUESTED);
+			err = -E2BIG;
+			goto out;
+		}
 		module_normalize_name(name);
 		err = visit(&st, name, NULL, 0);
 		if (err < 0)

@@ -9,7 +9,7 @@
 
 #include "tree.h"
 
-/* Most modules in one module directory, and most names in --modules. */
+/* Maximum modules in one module directory, and maximum names in --modules. */
 #define MODULES_MAX_FILES 16384
 #define MODULES_MAX_REQUESTED 256
 

@@ -129,8 +129,8 @@ static int blob_path(const char *dir, const char *digest, json_int_t size, char 
 		return -EINVAL;
 	}
 	if (size >= 0 && st.st_size != size) {
-		log_error("blob %s in '%s' is %lld bytes, its descriptor says %lld (the blob is "
-			  "truncated or corrupt)", digest, dir, (long long)st.st_size,
+		log_error("blob %s in '%s' is %lld bytes, expected %lld from its descriptor (the "
+			  "blob is truncated or corrupt)", digest, dir, (long long)st.st_size,
 			  (long long)size);
 		return -EBADMSG;
 	}

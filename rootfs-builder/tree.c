@@ -112,7 +112,7 @@ int tree_init(struct tree *tree, const char *spool_dir, int64_t default_mtime)
 		goto fail_nomem;
 	tree->root->inode->nlink = 1;
 
-	/* The spool is unlinked from the start, so nothing is left behind on any exit. */
+	/* The spool has no name (O_TMPFILE), so the kernel frees it however the build ends. */
 	tree->spool_fd = open(spool_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (tree->spool_fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
 		/* Filesystems without O_TMPFILE: a named file, unlinked at once. */
@@ -279,7 +279,7 @@ static void touch(struct tree *tree, struct tree_dentry *d)
 static int walk_path(struct tree *tree, struct tree_dentry *start, const char *path,
 		     int create, int follow_last, int *follows, struct tree_dentry **result);
 
-/* Resolves a symlink's target from the directory that holds the link. */
+/* Resolves a symlink's target from the directory that contains the link. */
 static int follow_link(struct tree *tree, struct tree_dentry *link, int create, int *follows,
 		       struct tree_dentry **result)
 {

@@ -1,10 +1,10 @@
 /* The in-memory root filesystem that image layers are applied to and that every output
  * format is written from.
  *
- * Layers never touch the host's filesystem: entries become dentries and inodes here, file
- * contents go to one spool file, and paths are resolved inside the tree only (symlinks in
- * the middle of a path are followed within the tree's root, ".." stops at the root). So no
- * entry name or link can make the builder write outside its output. */
+ * Layers never touch the host's filesystem. Entries become dentries and inodes here, and
+ * file contents go to one spool file. Paths are resolved inside the tree only: a symlink in
+ * the middle of a path is followed within the tree's root, and ".." stops at the root. So
+ * no entry name or link can make the builder write outside its output. */
 #ifndef EMBER_ROOTFS_TREE_H
 #define EMBER_ROOTFS_TREE_H
 
@@ -14,9 +14,9 @@
 
 /* Symlinks followed while resolving one path before it fails with -ELOOP (Linux's limit). */
 #define TREE_MAX_SYMLINK_FOLLOWS 40
-/* Longest path accepted from a layer entry or a link target, in bytes. */
+/* Maximum length of a path from a layer entry or a link target, in bytes. */
 #define TREE_MAX_PATH 4096
-/* Longest single name component, in bytes (ext4's limit). */
+/* Maximum length of one name component, in bytes (ext4's limit). */
 #define TREE_MAX_NAME 255
 
 struct tree_xattr {

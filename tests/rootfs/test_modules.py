@@ -1,7 +1,7 @@
 """Kernel modules: dependencies from each module's `depends=` (no modules.dep needed),
 compressed modules decompressed, and the load order written to the boot config. The
-modules are small ELF objects that gcc builds with a .modinfo section, compressed with
-xz and zstd; a Debian kernel unpacked in the cache is used too when present."""
+modules are small ELF objects that gcc builds with a .modinfo section, compressed with xz,
+zstd and gzip. A Debian kernel unpacked in the cache is used too when present."""
 import json
 import os
 import subprocess
@@ -97,6 +97,7 @@ def test_version_directory_accepted(builder, busybox_image, module_tree, tmp_pat
     ("loop_a", "module dependencies loop through 'loop_a'"),
     ("orphan", "module 'absent', needed by 'orphan', not found"),
     ("nosuch", "module 'nosuch' not found"),
+    (",".join(["loner"] * 257), "--modules names more than 256 modules"),
 ])
 def test_module_errors(builder, busybox_image, module_tree, tmp_path, modules, text):
     out = tmp_path / "root.ext4"

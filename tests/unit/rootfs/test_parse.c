@@ -117,7 +117,8 @@ static void test_parse_args(void)
 	CHECK_STR(json_string_value(json_array_get(args, 0)), "/bin/sh -c");
 	json_decref(args);
 	args = boot_parse_args("");
-	CHECK(json_is_array(args) && json_array_size(args) == 0);
+	CHECK(json_is_array(args));
+	CHECK_INT(json_array_size(args), 0);
 	json_decref(args);
 	CHECK(boot_parse_args("[1]") == NULL);
 	CHECK(boot_parse_args("[\"unterminated\"") == NULL);

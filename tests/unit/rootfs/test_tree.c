@@ -155,7 +155,8 @@ static void test_hardlink_outlives_target(void)
 	target = add("a", S_IFREG | 0644);
 	CHECK_INT(tree_link(&tree, tree.root, "b", target), 0);
 	link = tree_lookup(&tree, tree.root, "b");
-	CHECK(link && link->inode == target->inode);
+	CHECK(link != NULL);
+	CHECK(link->inode == target->inode);
 	CHECK_INT(link->inode->nlink, 2);
 	tree_remove(&tree, target);
 	CHECK_INT(link->inode->nlink, 1);
@@ -174,13 +175,15 @@ static void test_file_replaced_by_directory(void)
 	tree.layer = 2;
 	add("f2d/child", S_IFREG | 0644);
 	d = tree_lookup(&tree, tree.root, "f2d");
-	CHECK(d && S_ISDIR(d->inode->mode));
+	CHECK(d != NULL);
+	CHECK(S_ISDIR(d->inode->mode));
 	/* A file of this layer in the middle of a path is an error, not replaced. */
 	add("mine", S_IFREG | 0644);
 	CHECK(add("mine/child", S_IFREG | 0644) == NULL);
 	add("d2f", S_IFREG | 0600);
 	d = tree_lookup(&tree, tree.root, "d2f");
-	CHECK(d && S_ISREG(d->inode->mode));
+	CHECK(d != NULL);
+	CHECK(S_ISREG(d->inode->mode));
 	CHECK(tree_find(&tree, "d2f/child", 0) == NULL);
 	/* A directory entry over an existing directory keeps its children. */
 	add("keep/a", S_IFREG | 0644);
