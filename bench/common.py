@@ -19,7 +19,10 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, os.environ.get("EMBER_BUILD", "build"))
-BIN = os.path.join(BUILD, "bin")
+# run_all.py points these at a snapshot of the build, so a rebuild during the
+# run cannot swap a binary between two measurements.
+BIN = os.environ.get("EMBER_BENCH_BIN") or os.path.join(BUILD, "bin")
+DRIVER = os.environ.get("EMBER_BENCH_DRIVER") or os.path.join(BUILD, "bench", "ember-bench")
 RESULTS = os.path.join(ROOT, "bench", "results")
 
 # Seconds a process gets between SIGTERM and SIGKILL when a session ends.

@@ -101,7 +101,7 @@ def main():
     loops = common.env_int("BENCH_EXEC_LOOP", 2000)
     hyperfine_runs = common.env_int("BENCH_EXEC_HYPERFINE_RUNS", 100)
     warmup = common.env_int("BENCH_EXEC_WARMUP", 20, minimum=0)
-    driver = os.path.join(common.BUILD, "bench", "ember-bench")
+    driver = common.DRIVER
     result = {"machine": common.machine(), "notes": [], "commands": []}
 
     with common.Session("exec") as session:

@@ -130,7 +130,7 @@ def main():
     cycles = common.env_int("BENCH_FREEZE_CYCLES", 100)
     warmup = common.env_int("BENCH_FREEZE_WARMUP", 5, minimum=0)
     size_mb = common.env_int("BENCH_FREEZE_IMAGE_MB", 256)
-    driver = os.path.join(common.BUILD, "bench", "ember-bench")
+    driver = common.DRIVER
     result = {"machine": common.machine(), "notes": [], "commands": [], "cases": []}
 
     with common.Session("freeze") as session:
