@@ -21,11 +21,10 @@ enum whiteout_kind {
 /* Classifies a name (one path component). */
 enum whiteout_kind whiteout_classify(const char *name);
 
-/* Applies every entry of an open tar reader as layer number tree->layer. strip_prefix
- * (may be NULL) is removed from the front of every name. whiteouts is non-zero for image
- * layers; plain trees are copied as they are. Logs what failed and returns -errno; entries
- * that cannot be placed (a path through a regular file, a hardlink to a missing target)
- * are skipped with a warning. */
+/* Applies every entry of an open tar reader as layer number tree->layer; source names the
+ * layer in messages. With whiteouts non-zero, ".wh." names remove entries instead of being
+ * added. Entries that cannot be placed (a path through a file of the same layer, a hardlink
+ * to a missing target) are skipped with a warning. Logs what failed and returns -errno. */
 int layer_apply(struct tree *tree, struct archive *archive, const char *source, int whiteouts);
 
 /* Reads the directory of a rootfs: image into the tree, keeping hardlinks. */
