@@ -33,9 +33,11 @@ def render_table(table):
 def render_machine(machine):
     load = f"load average {machine.get('loadavg_start', 0):.2f} at the start, " \
            f"{machine.get('loadavg_end', 0):.2f} at the end"
+    tools = "; ".join(machine[key] for key in ("qemu", "qemu_ga", "openssh", "hyperfine")
+                      if machine.get(key))
     return (f"Measured {machine.get('date_utc')} UTC at commit {machine.get('git_commit')}: "
             f"{machine.get('cpus')} × {machine.get('cpu_model')}, Linux {machine.get('kernel')}, "
-            f"Debian {machine.get('debian')}; {load}.")
+            f"Debian {machine.get('debian')}; {load}. Tools: {tools}.")
 
 
 def render(result):
