@@ -206,3 +206,17 @@ def test_plain_tree_needs_a_process(builder, busybox_image, tmp_path):
     assert proc.returncode == 1
     assert "no Entrypoint or Cmd" in proc.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_boot_config_accepted_by_init(builder, busybox_image, ember_bin, tmp_path):
+    token = tmp_path / "token"
+    token.write_text("secret\n")
+    out = tmp_path / "root"
+    builder.build(busybox_image["oci"], out, "--format", "dir", "--listen", "vsock:1023",
+                  "--listen", "tcp:0.0.0.0:7000", "--agent-token", token, "--hostname", "vm",
+                  "--start-mode", "host", "--env", "A=1")
+    proc = subprocess.run([ember_bin("ember-init"), "--check-config",
+                           str(out / "etc/ember/config.json"), "--root", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "valid" in proc.stdout
