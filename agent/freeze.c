@@ -306,7 +306,7 @@ static int check_own_filesystem(struct freeze_job *job)
 			continue;
 		job_fail(job, EPERM, target->mountpoint,
 			 "freezing '%s' is not allowed outside the initial PID namespace: it "
-			 "holds the agent's own executable, most likely on the machine's root "
+			 "contains the agent's own executable, most likely the machine's root "
 			 "filesystem", target->mountpoint);
 		return -EPERM;
 	}
@@ -718,7 +718,7 @@ void freeze_shutdown(const struct agent_options *options)
 	size_t failed = 0;
 
 	if (state.phase == PHASE_FREEZING || state.phase == PHASE_THAWING) {
-		/* A worker holds the plan: thaw from the record instead. */
+		/* A worker owns the plan: thaw from the record instead. */
 		freeze_record_thaw_all(freeze_run_dir(options));
 		return;
 	}

@@ -433,7 +433,7 @@ def test_own_filesystem_refused_in_test_namespace(ns):
 
     proc = ns.freeze(agent, a, check=False)
     assert proc.returncode != 0
-    assert "holds the agent's own executable" in proc.stderr
+    assert "contains the agent's own executable" in proc.stderr
     assert not is_frozen(ns, a)
     assert "frozen: no" in ns.ctl(agent, "fsstatus").stdout
 
