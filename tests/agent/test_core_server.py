@@ -293,3 +293,44 @@ def test_silent_client_timed_out(agent):
         assert c.first(fields, 1) == 10
         assert conn.recv()[0] is None
     assert 9.5 < elapsed < 12
+
+
+def test_connection_limit_enforced(agent):
+    """AGENT_CONNECTIONS_MAX (1024) open connections; the next one gets
+    CODE_RESOURCE_EXHAUSTED while the others stay served."""
+    clients = []
+    try:
+        for _ in range(1024):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(agent.socket_path)
+            clients.append(s)
+        with c.Connection(agent.addr) as conn:
+            kind, fields = conn.recv()
+            assert kind == c.ERROR
+            assert c.first(fields, 1) == CODE_RESOURCE_EXHAUSTED
+            assert b"AGENT_CONNECTIONS_MAX" in c.first(fields, 3)
+        clients.pop().close()
+        time.sleep(0.2)
+        with c.Connection(agent.addr) as conn:
+            assert conn.unary(c.OP_PING)[0] == c.PONG
+    finally:
+        for s in clients:
+            s.close()
+
+
+def test_term_and_ttl_limits(agent):
+    error = expect_error(agent.addr, *c.exec_request([b"true"], tty=True, term="x" * 65))
+    assert error.code == CODE_INVALID_ARGUMENT
+    assert "TERM" in error.message
+    error = expect_error(agent.addr, *c.exec_request([b"true"], detach=True, ttl_s=604801))
+    assert error.code == CODE_INVALID_ARGUMENT
+    assert "604800" in error.message
+
+
+def test_token_file_too_long(ember_bin, short_dir):
+    path = os.path.join(short_dir, "token")
+    with open(path, "w") as f:
+        f.write("t" * 4097)
+    result = run_agent(ember_bin, "--listen", "tcp:127.0.0.1:1", "--token-file", path)
+    assert result.returncode == 1
+    assert "longer than 4096 bytes" in result.stderr
