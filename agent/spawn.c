@@ -282,13 +282,16 @@ int spawn_process(const struct spawn_request *request, struct spawn_result *resu
 	if (r < 0)
 		goto out;
 	if (request->tty) {
-		result->stdout_fd = master;
 		result->stdin_fd = fcntl(master, F_DUPFD_CLOEXEC, 3);
-		master = -1;
 		if (result->stdin_fd < 0) {
+			/* The process runs but cannot be served: stop it. */
 			r = -errno;
+			*stage = "set up the terminal";
+			kill(pid, SIGKILL);
 			goto out;
 		}
+		result->stdout_fd = master;
+		master = -1;
 	} else {
 		result->stdin_fd = pipes[0][1];
 		result->stdout_fd = pipes[1][0];
