@@ -605,3 +605,25 @@ def test_resume_signal_without_entrypoint(ns):
 
     out = ns.ctl(agent, "resume", "--no-clock", "--no-entropy").stdout
     assert "skipped: signal 10: no running entrypoint" in out
+
+
+def test_client_gone_mid_freeze_keeps_deadline(ns):
+    a = ns.image("a")
+    ns.hook("freeze.d", "10-slow", '[ "$1" = freeze ] && sleep 0.5')
+    agent = ns.agent()
+
+    client = subprocess.Popen([ns.emberctl_binary, "-c", agent.addr, "freeze", "--timeout", "2", a],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 5
+    while ns.hook_lines() == [] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    client.kill()
+    client.wait()
+    time.sleep(1)
+    status = ns.ctl(agent, "fsstatus").stdout
+    assert "frozen: yes" in status
+    assert is_frozen(ns, a)
+    time.sleep(2)
+    assert "frozen: no" in ns.ctl(agent, "fsstatus").stdout
+    assert not is_frozen(ns, a)
+    assert "auto-thaw" in agent.log()
