@@ -225,12 +225,35 @@ static int start_extents(struct ext4_writer *w, ext2_ino_t ino, struct ext2_inod
 	return 0;
 }
 
+/* Times outside 1901-2038 need ext4's epoch bits in the *_extra fields, which
+ * ext2fs_write_new_inode() leaves zero: rewrite them in the full inode. */
+static int write_time_extra(struct ext4_writer *w, ext2_ino_t ino, int64_t mtime,
+			    const char *name)
+{
+	struct ext2_inode_large inode;
+	uint32_t epoch_bits = (uint32_t)(((mtime - (int32_t)mtime) >> 32) & 3);
+	errcode_t code;
+
+	code = ext2fs_read_inode_full(w->fs, ino, (struct ext2_inode *)&inode, sizeof(inode));
+	if (code)
+		return ext2_error("read the inode of", name, code);
+	if (inode.i_extra_isize < 16)
+		return 0;
+	inode.i_atime_extra = inode.i_ctime_extra = inode.i_mtime_extra = epoch_bits;
+	code = ext2fs_write_inode_full(w->fs, ino, (struct ext2_inode *)&inode, sizeof(inode));
+	return code ? ext2_error("write the inode of", name, code) : 0;
+}
+
 static int write_new(struct ext4_writer *w, ext2_ino_t ino, struct ext2_inode_large *inode,
-		     const char *name)
+		     const char *name, int64_t mtime)
 {
 	errcode_t code = ext2fs_write_new_inode(w->fs, ino, (struct ext2_inode *)inode);
 
-	return code ? ext2_error("write the inode of", name, code) : 0;
+	if (code)
+		return ext2_error("write the inode of", name, code);
+	if (mtime < INT32_MIN || mtime > INT32_MAX)
+		return write_time_extra(w, ino, mtime, name);
+	return 0;
 }
 
 /* Writes len bytes from buf (or from the spool at offset when buf is NULL) as the inode's
@@ -413,7 +436,7 @@ static int write_dir(struct ext4_writer *w, struct tree_dentry *d, const char *n
 	fill_inode(w, in, &inode, (uint16_t)(2 + subdirs > EXT4_LINK_MAX ? 1 : 2 + subdirs));
 	err = start_extents(w, ino, &inode);
 	if (err == 0)
-		err = write_new(w, ino, &inode, name);
+		err = write_new(w, ino, &inode, name, in->mtime);
 	if (err == 0)
 		err = finish_dir(w, &packer, ino, &size);
 	if (err == 0)
@@ -460,12 +483,12 @@ static int write_inode(struct tree_dentry *d, void *arg)
 		fill_inode(w, in, &inode, (uint16_t)in->nlink);
 		memcpy(inode.i_block, in->link_target, strlen(in->link_target));
 		inode.i_size = (uint32_t)strlen(in->link_target);
-		err = write_new(w, ino, &inode, name);
+		err = write_new(w, ino, &inode, name, in->mtime);
 	} else if (S_ISLNK(in->mode) || S_ISREG(in->mode)) {
 		fill_inode(w, in, &inode, (uint16_t)in->nlink);
 		err = start_extents(w, ino, &inode);
 		if (err == 0)
-			err = write_new(w, ino, &inode, name);
+			err = write_new(w, ino, &inode, name, in->mtime);
 		if (err == 0 && S_ISLNK(in->mode))
 			err = write_data(w, ino, in->link_target, 0, strlen(in->link_target), name);
 		else if (err == 0 && in->size)
@@ -474,7 +497,7 @@ static int write_inode(struct tree_dentry *d, void *arg)
 		fill_inode(w, in, &inode, (uint16_t)in->nlink);
 		if (S_ISCHR(in->mode) || S_ISBLK(in->mode))
 			encode_device(&inode, in->rdev_major, in->rdev_minor);
-		err = write_new(w, ino, &inode, name);
+		err = write_new(w, ino, &inode, name, in->mtime);
 	}
 	if (err == 0)
 		err = write_xattrs(w, ino, in, name);

@@ -263,3 +263,23 @@ def test_hostile_entries_stay_inside(builder, hostile_image, tmp_path, fmt):
     assert (out / "pwned2").read_text() == "through a parent link"
     assert not os.path.islink(out / "escape_file")
     assert (out / "escape_file").read_text() == "replaces the link"
+
+
+def test_timestamps_outside_32_bits(builder, tmp_path):
+    times = {"past": -315619200, "now": 1700000000, "future": 4102444800}
+    layer = tmp_path / "times.tar"
+    with tarfile.open(layer, "w", format=tarfile.PAX_FORMAT) as tar:
+        for name, mtime in times.items():
+            info, data = entry(name, data=b"t")
+            info.mtime = mtime
+            tar.addfile(info, io.BytesIO(data))
+    image = new_layout(tmp_path / "oci", "t")
+    add_layer(image, layer)
+    set_config(image, "--config.cmd", "/now")
+    out = tmp_path / "root.ext4"
+    builder.build(f"oci:{image}", out)
+    ok, report = e2fsck_clean(out)
+    assert ok, report
+    with loop_mount(out, tmp_path / "mnt") as mnt:
+        for name, mtime in times.items():
+            assert os.stat(os.path.join(mnt, name)).st_mtime == mtime, name
