@@ -16,7 +16,7 @@ packages=(
 	libext2fs-dev e2fsprogs
 	# tests: namespaces, images, terminals, QEMU
 	python3-pytest iproute2 util-linux kmod busybox-static file cpio zstd tmux socat
-	umoci skopeo debootstrap qemu-system-x86 qemu-utils strace libcap2-bin xz-utils
+	umoci skopeo debootstrap qemu-system-x86 qemu-utils strace lz4 libcap2-bin xz-utils
 	# benchmarks: the peers ember is compared with
 	hyperfine tini dumb-init catatonit qemu-guest-agent openssh-server openssh-client
 )
