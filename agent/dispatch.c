@@ -7,6 +7,10 @@
 #include <string.h>
 
 #include "log.h"
+#include "printable.h"
+
+/* Longest client name (Request.client) printed in the log. */
+#define DISPATCH_CLIENT_NAME_MAX 64
 
 const struct op_def op_table[] = {
 	{ EMBER__REQUEST__OP_PING, "ping", op_ping, OP_WHILE_FROZEN },
@@ -64,6 +68,7 @@ void dispatch_request(struct conn *conn, const Ember__Request *request)
 {
 	struct agent *agent = conn_agent(conn);
 	const struct op_def *def;
+	char client[DISPATCH_CLIENT_NAME_MAX];
 	int r;
 
 	if (listener_needs_token(conn) && !token_matches(agent, &request->token)) {
@@ -86,8 +91,9 @@ void dispatch_request(struct conn *conn, const Ember__Request *request)
 			    (int)request->op_case);
 		return;
 	}
+	printable_copy(client, sizeof(client), request->client, strlen(request->client));
 	log_info("%s: %s from %s%s%s", conn_id(conn), def->name, conn_peer(conn),
-		 request->client[0] ? " client " : "", request->client);
+		 client[0] ? " client " : "", client);
 	if (!def->start) {
 		ember_error(conn, EMBER__CODE__CODE_UNSUPPORTED, 0,
 			    "operation '%s' is not supported by this agent", def->name);

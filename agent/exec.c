@@ -11,6 +11,7 @@
 #include "agent.h"
 #include "env.h"
 #include "log.h"
+#include "printable.h"
 #include "session.h"
 #include "spawn.h"
 
@@ -20,6 +21,8 @@
  * quarter of the stack limit (2 MiB at the default 8 MiB) for execve's
  * strings, and the whole request must fit in one frame anyway. */
 #define EXEC_ARG_BYTES_MAX (512u * 1024u)
+/* Longest program name printed in the log. */
+#define EXEC_LOG_PROGRAM_MAX 128
 /* Maximum length of TERM, in bytes. */
 #define EXEC_TERM_MAX 64
 
@@ -227,6 +230,7 @@ static int start_session(struct conn *conn, const Ember__ExecRequest *exec,
 	char **argv = NULL;
 	size_t argc = 0;
 	const char *stage = "start";
+	char program[EXEC_LOG_PROGRAM_MAX];
 	int r;
 
 	if (!session)
@@ -268,8 +272,9 @@ static int start_session(struct conn *conn, const Ember__ExecRequest *exec,
 	free(cwd);
 	session_register(agent, session, &result, argv, argc, exec->tty);
 	session_set_timeout(session, exec->timeout_ms);
+	printable_copy(program, sizeof(program), argv[0], strlen(argv[0]));
 	log_info("%s: session %s started pid %d: %s%s", conn_id(conn), session->id,
-		 (int)result.pid, argv[0], exec->detach ? " (detached)" : "");
+		 (int)result.pid, program, exec->detach ? " (detached)" : "");
 	if (exec->detach)
 		return session_finish_detached(session, conn, exec->ttl_s);
 	return session_attach(session, conn, 0, 0, exec_request_stdin(exec));
