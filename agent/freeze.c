@@ -302,6 +302,8 @@ static int check_own_filesystem(struct freeze_job *job)
 	for (size_t i = 0; i < job->plan.count; i++) {
 		const struct freeze_target *target = &job->plan.targets[i];
 
+		/* NOTE: btrfs reports a per-subvolume st_dev that differs from the
+		 * mountinfo device, so there this check can miss. */
 		if (target->state == FREEZE_TARGET_SKIPPED || target->dev != st.st_dev)
 			continue;
 		job_fail(job, EPERM, target->mountpoint,
@@ -681,6 +683,9 @@ int op_thaw(struct conn *conn, const Ember__Request *request)
 	return ret;
 }
 
+/* NOTE: the states are the agent's own record of what it froze and thawed.
+ * Linux has no call that reports whether a superblock is frozen, so a thaw
+ * by another process (fsfreeze -u) is not seen here. */
 int op_fs_status(struct conn *conn, const Ember__Request *request)
 {
 	Ember__AgentFrame frame = EMBER__AGENT_FRAME__INIT;

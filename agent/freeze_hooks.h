@@ -3,8 +3,9 @@
  * argument ("freeze", "thaw" or "resume"), each bounded by a timeout.
  *
  * Each hook runs under a waiter process created with an exit signal of 0 and
- * waited for through a pidfd, so the agent's SIGCHLD reaper (waitpid without
- * __WALL) never collects it and this code can run on a worker thread. */
+ * waited for through a pidfd (or by polling where clone rejects CLONE_PIDFD),
+ * so the agent's SIGCHLD reaper (waitpid without __WALL) never collects it and
+ * this code can run on a worker thread. */
 #ifndef EMBER_FREEZE_HOOKS_H
 #define EMBER_FREEZE_HOOKS_H
 
