@@ -684,8 +684,8 @@ int op_thaw(struct conn *conn, const Ember__Request *request)
 }
 
 /* NOTE: the states are the agent's own record of what it froze and thawed.
- * Linux has no call that reports whether a superblock is frozen, so a thaw
- * by another process (fsfreeze -u) is not seen here. */
+ * FIFREEZE and FITHAW have no query counterpart, so a thaw by another
+ * process (fsfreeze -u) is not seen here. */
 int op_fs_status(struct conn *conn, const Ember__Request *request)
 {
 	Ember__AgentFrame frame = EMBER__AGENT_FRAME__INIT;
