@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "printable.h"
 
 /* Time a client has to send its Request after connecting. */
 #define CONN_REQUEST_TIMEOUT_MS 10000
@@ -302,9 +303,15 @@ int ember_verror(struct conn *conn, Ember__Code code, int errno_value, const cha
 {
 	Ember__AgentFrame frame = EMBER__AGENT_FRAME__INIT;
 	Ember__Error error = EMBER__ERROR__INIT;
+	char raw[CONN_ERROR_MESSAGE_MAX];
 	char message[CONN_ERROR_MESSAGE_MAX];
+	int len = vsnprintf(raw, sizeof(raw), fmt, ap);
 
-	vsnprintf(message, sizeof(message), fmt, ap);
+	/* Messages quote peer-supplied values (argv, paths, session ids). */
+	if (len < 0)
+		len = 0;
+	printable_copy(message, sizeof(message), raw,
+		       (size_t)len < sizeof(raw) ? (size_t)len : sizeof(raw) - 1);
 	log_warn("%s: %s: %s", conn->id, code_name(code), message);
 	if (conn->state != CONN_ACTIVE && conn->state != CONN_WAIT_REQUEST)
 		return 0;

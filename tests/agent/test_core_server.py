@@ -334,3 +334,15 @@ def test_token_file_too_long(ember_bin, short_dir):
     result = run_agent(ember_bin, "--listen", "tcp:127.0.0.1:1", "--token-file", path)
     assert result.returncode == 1
     assert "longer than 4096 bytes" in result.stderr
+
+
+def test_error_message_stays_utf8(agent):
+    """Error messages quote peer bytes; invalid UTF-8 and control bytes are
+    replaced so that strict proto3 decoders accept the string."""
+    with c.Connection(agent.addr) as conn:
+        conn.send_request(*c.exec_request([b"no-such-\xff\n-prog"]))
+        kind, fields = conn.recv()
+    assert kind == c.ERROR
+    assert c.first(fields, 1) == CODE_NOT_FOUND
+    message = c.first(fields, 3).decode("utf-8")
+    assert "'no-such-??-prog'" in message
