@@ -174,3 +174,21 @@ void console_end_line(void)
 	if (last_byte != '\n')
 		console_write("\n", 1);
 }
+
+/* /proc/sys/kernel/printk, opened early in a real guest so that it still works
+ * after /proc is unmounted at shutdown. */
+static int printk_fd = -1;
+
+void console_prepare_kernel_quiet(void)
+{
+	printk_fd = open("/proc/sys/kernel/printk", O_WRONLY | O_CLOEXEC);
+}
+
+/* Silences the kernel's console messages, so that its "reboot: Power down"
+ * does not follow init's exit status line. Only in a real guest: printk
+ * levels are global to the machine. */
+void console_quiet_kernel(void)
+{
+	if (printk_fd >= 0 && write(printk_fd, "0", 1) < 0)
+		log_debug("failed to lower the kernel console log level: %s", strerror(errno));
+}

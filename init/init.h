@@ -115,6 +115,8 @@ void console_open(struct loop *loop);
 void console_write(const void *buf, size_t len);
 void console_flush(int timeout_ms);
 void console_end_line(void);
+void console_prepare_kernel_quiet(void);
+void console_quiet_kernel(void);
 uint64_t console_dropped_bytes(void);
 int console_input_fd(void);
 int console_output_fd(void);

@@ -89,6 +89,7 @@ static void start_up(struct init *init)
 	init->initial_pidns = pidns_is_initial();
 	if (init->initial_pidns) {
 		log_enable_kmsg(1);
+		console_prepare_kernel_quiet();
 		/* Ctrl-Alt-Del then arrives as SIGINT and starts a graceful shutdown. */
 		if (reboot(RB_DISABLE_CAD) < 0)
 			log_warn("failed to disable Ctrl-Alt-Del: %s", strerror(errno));

@@ -111,6 +111,8 @@ void shutdown_poweroff(int action, int status)
 	int n;
 
 	sync();
+	console_flush(INIT_FINAL_FLUSH_MS);
+	console_quiet_kernel();
 	console_end_line();
 	n = snprintf(line, sizeof(line), "ember: exit status %d\n", status);
 	console_write(line, (size_t)n);
