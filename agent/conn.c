@@ -3,6 +3,7 @@
 #include "agent.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -305,6 +306,7 @@ int ember_verror(struct conn *conn, Ember__Code code, int errno_value, const cha
 	Ember__Error error = EMBER__ERROR__INIT;
 	char raw[CONN_ERROR_MESSAGE_MAX];
 	char message[CONN_ERROR_MESSAGE_MAX];
+	char printable_path[PATH_MAX];
 	int len = vsnprintf(raw, sizeof(raw), fmt, ap);
 
 	/* Messages quote peer-supplied values (argv, paths, session ids). */
@@ -318,7 +320,11 @@ int ember_verror(struct conn *conn, Ember__Code code, int errno_value, const cha
 	error.code = code;
 	error.errno_value = errno_value;
 	error.message = message;
-	error.path = (char *)(uintptr_t)(path ? path : "");
+	/* Error.path is a proto3 string too: a path that is not UTF-8 is sent
+	 * with '?' in place of the invalid bytes. */
+	printable_copy(printable_path, sizeof(printable_path), path ? path : "",
+		       path ? strlen(path) : 0);
+	error.path = printable_path;
 	frame.kind_case = EMBER__AGENT_FRAME__KIND_ERROR;
 	frame.error = &error;
 	conn_finish(conn, &frame);
