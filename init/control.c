@@ -155,14 +155,14 @@ static void handle_start(struct client *c, json_t *req)
 		send_error(c, "invalid 'cwd' '%s': not an absolute path", process.cwd);
 		goto out;
 	}
-	loop_timer_cancel(init->loop, init->start_timer);
-	init->start_timer = 0;
+	/* A failed start leaves the start timeout running: the host may retry. */
 	if (entrypoint_start_with(init, &process, &secrets, err, sizeof(err)) < 0) {
-		init->start_timer = 0;
 		log_error("start request failed: %s", err);
 		send_error(c, "%s", err);
 		goto out;
 	}
+	loop_timer_cancel(init->loop, init->start_timer);
+	init->start_timer = 0;
 	log_info("started the entrypoint on the host's request (%zu args, %zu env, %zu secrets)",
 		 process.args.n, process.env.n, secrets.n);
 	send_json(c, json_pack("{s:b, s:i}", "ok", 1, "pid", (int)init->entry_pid));

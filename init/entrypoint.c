@@ -301,7 +301,7 @@ static void watch_output(struct init *init)
 int entrypoint_start_with(struct init *init, const struct config *process,
 			  const struct strv *secrets, char *err, size_t len)
 {
-	struct launch l = { 0 };
+	struct launch l = { .output_fd = -1 };
 	char pty_name[64];
 	pid_t pid;
 	int r;
@@ -346,6 +346,11 @@ int entrypoint_start_with(struct init *init, const struct config *process,
 out:
 	if (l.output_fd >= 0)
 		close(l.output_fd);
+	if (r < 0 && init->output_fd >= 0) {
+		close(init->output_fd);
+		init->output_fd = -1;
+		init->pty_fd = -1;
+	}
 	strv_free(&l.env);
 	return r;
 }

@@ -127,3 +127,15 @@ def test_agent_started_and_restarted(root):
     assert "/sbin/fake-agent was killed by signal 9 (Killed); restarting it in 100 ms " \
         "(restart 1)" in result.output
     assert result.exit_line == "ember: exit status 0"
+
+
+def test_failed_start_keeps_timeout(root):
+    root.write_config(host_mode(start_timeout=2))
+    root.start()
+    root.wait_for_path("/run/ember/control.sock")
+    bad = root.control({"op": "start", "args": ["/bin/true"], "user": "mallory"})
+    assert not bad["ok"]
+    assert root.control({"op": "status"})["state"] == "waiting-for-start"
+    result = root.wait(timeout=15)
+    assert "no start request arrived within 2 s" in result.output
+    assert result.exit_line == f"ember: exit status {PANIC_STATUS}"
