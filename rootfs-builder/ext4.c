@@ -256,6 +256,27 @@ static int write_new(struct ext4_writer *w, ext2_ino_t ino, struct ext2_inode_la
 	return 0;
 }
 
+/* Returns the length of the block at offset in data: up to the next 4 KiB boundary. */
+static size_t block_run(const void *data, size_t offset, size_t len)
+{
+	size_t end = (offset / EXT4_BLOCK_SIZE + 1) * EXT4_BLOCK_SIZE;
+
+	(void)data;
+	return (end < len ? end : len) - offset;
+}
+
+static int is_zero_block(const void *data, size_t offset, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)data + offset;
+	size_t n = block_run(data, offset, len);
+
+	for (size_t i = 0; i < n; i++) {
+		if (p[i])
+			return 0;
+	}
+	return 1;
+}
+
 /* Writes len bytes from buf (or from the spool at offset when buf is NULL) as the inode's
  * data and sets its size. */
 static int write_data(struct ext4_writer *w, ext2_ino_t ino, const void *buf, uint64_t offset,
@@ -283,10 +304,18 @@ static int write_data(struct ext4_writer *w, ext2_ino_t ino, const void *buf, ui
 			}
 		}
 		while (written < chunk) {
+			size_t run = block_run(data, written, chunk);
 			unsigned int n = 0;
 
-			code = ext2fs_file_write(file, (const char *)data + written,
-						 (unsigned int)(chunk - written), &n);
+			/* A block of zeros becomes a hole: it reads the same and takes no space. */
+			if (!buf && is_zero_block(data, written, chunk)) {
+				code = ext2fs_file_llseek(file, done + written + run, EXT2_SEEK_SET,
+							  NULL);
+				n = (unsigned int)run;
+			} else {
+				code = ext2fs_file_write(file, (const char *)data + written,
+							 (unsigned int)run, &n);
+			}
 			if (code || n == 0) {
 				err = ext2_error("write", name, code ? code : EXT2_ET_SHORT_WRITE);
 				break;
@@ -296,6 +325,11 @@ static int write_data(struct ext4_writer *w, ext2_ino_t ino, const void *buf, ui
 		if (err < 0)
 			break;
 		done += chunk;
+	}
+	if (err == 0) {
+		code = ext2fs_file_set_size2(file, len);
+		if (code)
+			err = ext2_error("set the size of", name, code);
 	}
 	code = ext2fs_file_close(file);
 	if (code && err == 0)

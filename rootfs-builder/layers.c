@@ -12,9 +12,6 @@
 #include "fsutil.h"
 #include "log.h"
 
-/* Zeros written per call when a sparse file's hole is spooled. */
-#define HOLE_CHUNK 65536
-
 enum whiteout_kind whiteout_classify(const char *name)
 {
 	if (strncmp(name, WHITEOUT_PREFIX, strlen(WHITEOUT_PREFIX)) != 0)
@@ -45,22 +42,7 @@ struct apply_state {
 	uint64_t skipped;
 };
 
-static int spool_hole(struct tree *tree, uint64_t length)
-{
-	static const unsigned char zeros[HOLE_CHUNK];
-
-	while (length) {
-		size_t n = length < HOLE_CHUNK ? (size_t)length : HOLE_CHUNK;
-		int err = tree_spool_write(tree, zeros, n);
-
-		if (err < 0)
-			return err;
-		length -= n;
-	}
-	return 0;
-}
-
-/* Copies the entry's data into the spool; holes of sparse entries become zeros. */
+/* Copies the entry's data into the spool; holes of sparse entries stay holes there. */
 static int spool_data(struct apply_state *st, struct tree_inode *inode, const char *name)
 {
 	uint64_t position = 0, size = inode->size;
@@ -76,7 +58,7 @@ static int spool_data(struct apply_state *st, struct tree_inode *inode, const ch
 				  (long long)offset, name, st->source);
 			return -EINVAL;
 		}
-		err = spool_hole(st->tree, (uint64_t)offset - position);
+		err = tree_spool_hole(st->tree, (uint64_t)offset - position);
 		if (err == 0)
 			err = tree_spool_write(st->tree, block, len);
 		if (err < 0) {
@@ -90,7 +72,7 @@ static int spool_data(struct apply_state *st, struct tree_inode *inode, const ch
 			  archive_error_string(st->archive));
 		return -EIO;
 	}
-	err = spool_hole(st->tree, size - position);
+	err = tree_spool_hole(st->tree, size - position);
 	if (err < 0)
 		log_error("failed to write the spool file: %s", strerror(-err));
 	return err;

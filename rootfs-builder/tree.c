@@ -521,6 +521,15 @@ int tree_spool_write(struct tree *tree, const void *buf, size_t len)
 	return 0;
 }
 
+int tree_spool_hole(struct tree *tree, uint64_t len)
+{
+	if (!len)
+		return 0;
+	tree->spool_size += len;
+	/* Extend the file, so that a hole at the end reads back as zeros. */
+	return ftruncate(tree->spool_fd, (off_t)tree->spool_size) < 0 ? -errno : 0;
+}
+
 int tree_spool_read(struct tree *tree, uint64_t offset, void *buf, size_t len)
 {
 	size_t done = 0;

@@ -119,6 +119,9 @@ void tree_make_opaque(struct tree *tree, struct tree_dentry *dir);
 /* Appends len bytes of file content to the spool. */
 int tree_spool_write(struct tree *tree, const void *buf, size_t len);
 
+/* Appends len zero bytes to the spool as a hole. */
+int tree_spool_hole(struct tree *tree, uint64_t len);
+
 /* Reads len bytes of spooled content at offset. Returns 0 or -errno (-EIO when short). */
 int tree_spool_read(struct tree *tree, uint64_t offset, void *buf, size_t len);
 

@@ -283,3 +283,27 @@ def test_timestamps_outside_32_bits(builder, tmp_path):
     with loop_mount(out, tmp_path / "mnt") as mnt:
         for name, mtime in times.items():
             assert os.stat(os.path.join(mnt, name)).st_mtime == mtime, name
+
+
+def test_sparse_and_zero_files(builder, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    with open(src / "sparse", "wb") as f:
+        f.truncate(64 * 1024 * 1024)
+        f.seek(32 * 1024 * 1024)
+        f.write(b"middle")
+    (src / "zeros").write_bytes(bytes(1024 * 1024))
+    (src / "tail").write_bytes(b"x" * 5000 + bytes(9000))
+    image = new_layout(tmp_path / "oci", "t")
+    add_layer(image, tar_layer(tmp_path / "l.tar", src, ".", extra=["--sparse"]))
+    set_config(image, "--config.cmd", "/tail")
+    out = tmp_path / "root.ext4"
+    builder.build(f"oci:{image}", out)
+    ok, report = e2fsck_clean(out)
+    assert ok, report
+    # Zero blocks are holes: the 64 MiB file takes one data block.
+    assert "Blockcount: 8\n" in debugfs(out, "stat /sparse")
+    with loop_mount(out, tmp_path / "mnt") as mnt:
+        for name in ("sparse", "zeros", "tail"):
+            with open(os.path.join(mnt, name), "rb") as built, open(src / name, "rb") as orig:
+                assert built.read() == orig.read(), name
