@@ -3,12 +3,10 @@ ember-agent in a private namespace, on ext4 images the tests create."""
 import json
 import os
 import shutil
-import socket
-import struct
 import subprocess
 import time
 
-from freeze_ns import parse_mounts
+from freeze_ns import field_bytes, field_varint, parse_mounts, send_request
 
 # Seconds a write must stay blocked to count as blocked by the freeze.
 BLOCKED_S = 0.5
@@ -192,46 +190,6 @@ def test_copy_in_rejected_while_frozen(ns):
     assert "filesystems are frozen" in reply
     ns.ctl(agent, "thaw", "--no-clock", "--no-entropy")
     assert not os.path.exists(os.path.join(a, "dst.txt"))
-
-
-def varint(value):
-    out = b""
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out += bytes([byte | 0x80])
-        else:
-            return out + bytes([byte])
-
-
-def field_varint(number, value):
-    return varint(number << 3) + varint(value)
-
-
-def field_bytes(number, data):
-    if isinstance(data, str):
-        data = data.encode()
-    return varint((number << 3) | 2) + varint(len(data)) + data
-
-
-def send_request(agent, op_number, op_body):
-    """Sends Request{version: 1, <op_number>: op_body}, encoded by hand so the
-    test can pass values that emberctl rejects, and returns the reply's bytes
-    as text (an Error frame carries its message as plain bytes)."""
-    request = field_varint(1, 1) + field_bytes(op_number, op_body)
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(30)
-        s.connect(agent.socket_path)
-        s.sendall(struct.pack(">I", len(request)) + request)
-        header = b""
-        while len(header) < 4:
-            header += s.recv(4 - len(header))
-        length = struct.unpack(">I", header)[0]
-        body = b""
-        while len(body) < length:
-            body += s.recv(length - len(body))
-    return body.decode(errors="replace")
 
 
 def send_copy_in(agent, dest):

@@ -14,6 +14,8 @@ agent, kills the namespace and detaches the loop devices.
 import os
 import re
 import signal
+import socket
+import struct
 import subprocess
 import time
 import uuid
@@ -42,6 +44,49 @@ def child_pid(proc, timeout=10.0):
             return None
         time.sleep(0.01)
     raise RuntimeError(f"process {proc.pid} started no child within {timeout}s")
+
+
+# Protobuf wire encoding by hand, for requests and replies that emberctl
+# would not produce.
+
+def varint(value):
+    out = b""
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out += bytes([byte | 0x80])
+        else:
+            return out + bytes([byte])
+
+
+def field_varint(number, value):
+    return varint(number << 3) + varint(value)
+
+
+def field_bytes(number, data):
+    if isinstance(data, str):
+        data = data.encode()
+    return varint((number << 3) | 2) + varint(len(data)) + data
+
+
+def send_request(agent, op_number, op_body):
+    """Sends Request{version: 1, <op_number>: op_body}, encoded by hand so the
+    test can pass values that emberctl rejects, and returns the reply's bytes
+    as text (an Error frame carries its message as plain bytes)."""
+    request = field_varint(1, 1) + field_bytes(op_number, op_body)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(30)
+        s.connect(agent.socket_path)
+        s.sendall(struct.pack(">I", len(request)) + request)
+        header = b""
+        while len(header) < 4:
+            header += s.recv(4 - len(header))
+        length = struct.unpack(">I", header)[0]
+        body = b""
+        while len(body) < length:
+            body += s.recv(length - len(body))
+    return body.decode(errors="replace")
 
 
 def parse_mounts(output):
