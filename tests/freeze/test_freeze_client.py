@@ -15,7 +15,7 @@ EXIT_REMOTE = 125
 
 class FakeAgent:
     """Accepts one connection on a Unix socket, reads the Request frame and
-    answers with a fixed AgentFrame body."""
+    replies with a fixed AgentFrame body."""
 
     def __init__(self, path, reply):
         self.path = path
