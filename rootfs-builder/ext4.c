@@ -307,7 +307,9 @@ static int write_data(struct ext4_writer *w, ext2_ino_t ino, const void *buf, ui
 			size_t run = block_run(data, written, chunk);
 			unsigned int n = 0;
 
-			/* A block of zeros becomes a hole: it reads the same and takes no space. */
+			/* A block of zeros becomes a hole: it reads the same and takes no space.
+			 * NOTE: swapon rejects files with holes, so a swap file from an image
+			 * needs mkswap again inside the guest. */
 			if (!buf && is_zero_block(data, written, chunk)) {
 				code = ext2fs_file_llseek(file, done + written + run, EXT2_SEEK_SET,
 							  NULL);

@@ -143,3 +143,28 @@ def test_progress_on_terminal_only(rootfs_bin, busybox_image, tmp_path):
     assert os.waitstatus_to_exitcode(status) == 0
     assert b"layer 1/1" in output
     assert b"\r" in output
+
+
+def test_docker_legacy_layout_with_linked_layer(builder, busybox_image, tmp_path):
+    """docker save's legacy layout: ID/layer.tar, HEX.json, and a layer stored once with
+    a symlink where a second image shares it."""
+    unpacked = tmp_path / "docker"
+    unpacked.mkdir()
+    archive = busybox_image["docker-archive"].split(":", 1)[1]
+    subprocess.run(["tar", "-xf", archive, "-C", unpacked], check=True)
+    manifest = read_json(unpacked / "manifest.json")
+    layer = manifest[0]["Layers"][0]
+    (unpacked / "0a1b").mkdir()
+    os.rename(unpacked / layer, unpacked / "0a1b" / "layer.tar")
+    (unpacked / "0a1b" / "VERSION").write_text("1.0")
+    (unpacked / "9f8e").mkdir()
+    os.symlink("../0a1b/layer.tar", unpacked / "9f8e" / "layer.tar")
+    manifest[0]["Layers"] = ["9f8e/layer.tar"]
+    with open(unpacked / "manifest.json", "w") as f:
+        json.dump(manifest, f)
+    legacy = tmp_path / "legacy.tar"
+    subprocess.run(["tar", "-cf", legacy, "-C", unpacked, "."], check=True)
+    out = tmp_path / "root"
+    builder.build(f"docker-archive:{legacy}", out, "--format", "dir")
+    oracle = snapshot(unpack(busybox_image["oci"].split(":", 1)[1], str(tmp_path / "b")))
+    assert diff_snapshots(oracle, snapshot(str(out), skip=SKIP | {"lost+found"})) == []
