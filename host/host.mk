@@ -31,6 +31,9 @@ ifeq ($(BUILD_HOST_TOOLS),yes)
 ALL_TARGETS += $(LIBEMBER_A) $(LIBEMBER_PC)
 endif
 HOST_BINS += $(BIN)/emberctl
+# The installed .pc is written at install time: build/lib's copy keeps the
+# PREFIX of its first build, and `make install PREFIX=...` must not inherit it.
 INSTALL_EXTRA += install -m 0644 $(LIBEMBER_A) $(DESTDIR)$(PREFIX)/lib/ && \
 	install -m 0644 host/libember/ember.h $(DESTDIR)$(PREFIX)/include/ember/ && \
-	install -m 0644 $(LIBEMBER_PC) $(DESTDIR)$(PREFIX)/lib/pkgconfig/ ;
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' host/libember/libember.pc.in \
+		>$(DESTDIR)$(PREFIX)/lib/pkgconfig/libember.pc ;
