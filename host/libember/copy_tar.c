@@ -395,7 +395,10 @@ int ember_copy_in_tar(struct ember_client *client, int tar_fd, const char *guest
 				       "invalid guest path '%s': it must be absolute",
 				       guest_dest ? guest_dest : "");
 
-	/* The archive's members are merged into guest_dest, which must exist. */
+	/* The archive's members are merged into guest_dest, which must exist.
+	 * NOTE: a member whose parent directory is not in the archive before it
+	 * fails with "No such file or directory"; archives made by tar(1) from a
+	 * directory list every directory first. */
 	Ember__CopyInRequest copy = EMBER__COPY_IN_REQUEST__INIT;
 	copy.dest = ember_bytes(guest_dest);
 	copy.user = (char *)(uintptr_t)(options->user ? options->user : "");

@@ -101,7 +101,7 @@ class RssSampler:
         self.thread.join()
 
 
-def test_five_gib_file_both_ways(cp, agent, work_dir, record_property):
+def test_five_gib_file_both_ways(cp, agent, work_dir):
     src = os.path.join(work_dir, "big")
     block = os.urandom(1 << 20)
     digest = hashlib.sha256()
@@ -125,10 +125,6 @@ def test_five_gib_file_both_ways(cp, agent, work_dir, record_property):
         copy_out_s = time.monotonic() - started
         assert result.returncode == 0, result.stderr
 
-    record_property("copy_in_s", round(copy_in_s, 1))
-    record_property("copy_out_s", round(copy_out_s, 1))
-    record_property("agent_rss_peak_kib", sampler.agent_peak)
-    record_property("worker_rss_peak_kib", sampler.worker_peak)
     print(f"5 GiB: copy-in {copy_in_s:.1f} s, copy-out {copy_out_s:.1f} s, agent RSS peak "
           f"{sampler.agent_peak} KiB, worker RSS peak {sampler.worker_peak} KiB")
     assert os.path.getsize(back) == BIG_SIZE
