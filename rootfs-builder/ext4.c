@@ -309,7 +309,7 @@ static int write_data(struct ext4_writer *w, ext2_ino_t ino, const void *buf, ui
 
 			/* A block of zeros becomes a hole: it reads the same and takes no space.
 			 * NOTE: swapon rejects files with holes, so a swap file from an image
-			 * needs mkswap again inside the guest. */
+			 * must be written again (dd, then mkswap) inside the guest. */
 			if (!buf && is_zero_block(data, written, chunk)) {
 				code = ext2fs_file_llseek(file, done + written + run, EXT2_SEEK_SET,
 							  NULL);

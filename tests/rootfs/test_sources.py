@@ -168,3 +168,28 @@ def test_docker_legacy_layout_with_linked_layer(builder, busybox_image, tmp_path
     builder.build(f"docker-archive:{legacy}", out, "--format", "dir")
     oracle = snapshot(unpack(busybox_image["oci"].split(":", 1)[1], str(tmp_path / "b")))
     assert diff_snapshots(oracle, snapshot(str(out), skip=SKIP | {"lost+found"})) == []
+
+
+@pytest.mark.parametrize("compression, media_suffix", [("zstd", "+zstd"), (None, "")])
+def test_layer_compression_from_media_type(builder, busybox_image, tmp_path, compression,
+                                           media_suffix):
+    """The busybox layer recompressed (zstd) or stored plain, with the matching media type."""
+    layout = tmp_path / "layout"
+    shutil.copytree(busybox_image["layout"], layout)
+    index = read_json(layout / "index.json")
+    manifest_path = layout / "blobs" / "sha256" / index["manifests"][0]["digest"].split(":")[1]
+    manifest = read_json(manifest_path)
+    gz_path = layout / "blobs" / "sha256" / manifest["layers"][0]["digest"].split(":")[1]
+    tar = subprocess.run(["gzip", "-dc", gz_path], capture_output=True, check=True).stdout
+    if compression:
+        tar = subprocess.run(["zstd", "-q", "-c"], input=tar, capture_output=True,
+                             check=True).stdout
+    manifest["layers"][0].update(write_blob(str(layout), tar))
+    manifest["layers"][0]["mediaType"] = "application/vnd.oci.image.layer.v1.tar" + media_suffix
+    index["manifests"][0].update(write_blob(str(layout), json.dumps(manifest).encode()))
+    with open(layout / "index.json", "w") as f:
+        json.dump(index, f)
+    out = tmp_path / "root"
+    builder.build(f"oci:{layout}:bb", out, "--format", "dir")
+    oracle = snapshot(unpack(busybox_image["oci"].split(":", 1)[1], str(tmp_path / "b")))
+    assert diff_snapshots(oracle, snapshot(str(out), skip=SKIP | {"lost+found"})) == []
