@@ -52,6 +52,10 @@ def write_random(path, size):
             f.write(block)
 
 
+def open_fds(agent):
+    return len(os.listdir(f"/proc/{agent.proc.pid}/fd"))
+
+
 def wait_for_worker(agent, timeout=10):
     deadline = time.monotonic() + timeout
     while not worker_pids(agent):
@@ -59,11 +63,12 @@ def wait_for_worker(agent, timeout=10):
         time.sleep(0.01)
 
 
-def test_client_killed_during_copy_in(ember_bin, agent, work_dir):
+def test_client_killed_during_copy_in(ember_bin, cp, agent, work_dir):
     src = os.path.join(work_dir, "big")
     write_random(src, 512 << 20)
     dest = os.path.join(work_dir, "dest")
     os.mkdir(dest)
+    fds_before = open_fds(agent)
     client = subprocess.Popen([ember_bin("emberctl"), "-c", agent.addr, "cp", src, ":" + dest],
                               stderr=subprocess.DEVNULL)
     wait_for_worker(agent)
@@ -73,6 +78,13 @@ def test_client_killed_during_copy_in(ember_bin, agent, work_dir):
 
     wait_no_workers(agent)
     assert os.listdir(dest) == []
+    assert open_fds(agent) == fds_before
+    # The agent still serves copies afterwards.
+    small = os.path.join(work_dir, "small")
+    with open(small, "w") as f:
+        f.write("ok\n")
+    assert cp(small, ":" + dest).returncode == 0
+    assert os.listdir(dest) == ["small"]
 
 
 def test_client_killed_during_copy_out(ember_bin, agent, work_dir):
