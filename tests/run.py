@@ -40,16 +40,17 @@ def run_unit(binaries):
 
 def run_pytest(args):
     build = os.environ.get("EMBER_BUILD", "build")
-    report = os.path.join(ROOT, build, "tests", "pytest.xml")
-    os.makedirs(os.path.dirname(report), exist_ok=True)
-    if os.path.exists(report):
-        os.unlink(report)
+    reports = os.path.join(ROOT, build, "tests")
+    os.makedirs(reports, exist_ok=True)
+    # One report per run, so two concurrent runs never read each other's.
+    report = os.path.join(reports, f"pytest-{os.getpid()}.xml")
     cmd = [sys.executable, "-m", "pytest", "-ra", f"--junitxml={report}"] + (args or ["tests"])
     proc = subprocess.run(cmd, cwd=ROOT)
     if not os.path.exists(report):
         print(f"pytest wrote no report (exit status {proc.returncode}); counted as failed")
         return 0, 1, 0
     suites = ET.parse(report).getroot()
+    os.unlink(report)
     suites = [suites] if suites.tag == "testsuite" else list(suites)
     total = sum(int(s.get("tests", 0)) for s in suites)
     failed = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)

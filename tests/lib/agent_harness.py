@@ -65,7 +65,16 @@ class Agent:
                     return True
             except OSError:
                 return False
-        return os.path.exists(self.socket_path)
+        # The socket file appears at bind(2), before listen(2): only a
+        # successful connection proves the agent accepts clients.
+        if not os.path.exists(self.socket_path):
+            return False
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            try:
+                s.connect(self.socket_path)
+                return True
+            except OSError:
+                return False
 
     def log(self):
         try:
