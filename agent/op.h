@@ -17,8 +17,9 @@
  *   2. The handler may install callbacks with conn_set_handler: later
  *      ClientFrames, "send queue drained" and "connection closed".
  *   3. The handler ends the operation with conn_finish (a final frame) or
- *      ember_error (a structured Error). Both queue the frame, stop reading,
- *      and tear the connection down once the queue is flushed. After either
+ *      ember_error (a structured Error). Both queue the frame and stop
+ *      reading frames. Once the queue is flushed the agent half-closes and
+ *      waits for the client's EOF (at most CONN_LINGER_MS). After either
  *      call no frame callback runs again, and conn_send fails with -EPIPE.
  *   4. on_close of the handler installed last runs once, from the loop and
  *      never inside a conn_* call the handler made. It runs after the final
@@ -169,8 +170,8 @@ bool conn_send_ready(const struct conn *conn);
 size_t conn_queued_bytes(const struct conn *conn);
 
 /* Stops (true) or resumes (false) reading ClientFrames from the peer, for a
- * sink that is full. Paused reads do not stop close detection entirely: the
- * peer's hang-up is noticed once reading resumes, or by a failing write. */
+ * sink that is full. A peer that hangs up completely is still noticed while
+ * paused. A peer that only half-closes is noticed once reading resumes. */
 void conn_pause_reading(struct conn *conn, bool paused);
 
 /* Sends frame as the operation's final frame and closes after it. Returns 0 or
