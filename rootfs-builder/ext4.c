@@ -339,6 +339,20 @@ static int write_data(struct ext4_writer *w, ext2_ino_t ino, const void *buf, ui
 	return err;
 }
 
+/* The namespaces ext4 stores; others (such as an image's "foo.bar") cannot be kept. */
+static int ext4_xattr_supported(const char *xattr)
+{
+	static const char *const prefixes[] = {"user.", "trusted.", "security.",
+					       "system.posix_acl_access",
+					       "system.posix_acl_default"};
+
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		if (strncmp(xattr, prefixes[i], strlen(prefixes[i])) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 static int write_xattrs(struct ext4_writer *w, ext2_ino_t ino, const struct tree_inode *in,
 			const char *name)
 {
@@ -350,9 +364,15 @@ static int write_xattrs(struct ext4_writer *w, ext2_ino_t ino, const struct tree
 	code = ext2fs_xattrs_open(w->fs, ino, &handle);
 	if (code)
 		return ext2_error("open the extended attributes of", name, code);
-	for (size_t i = 0; i < in->xattr_count && !code; i++)
+	for (size_t i = 0; i < in->xattr_count && !code; i++) {
+		if (!ext4_xattr_supported(in->xattrs[i].name)) {
+			log_warn("skipped extended attribute '%s' of '%s': ext4 has no such "
+				 "namespace", in->xattrs[i].name, name);
+			continue;
+		}
 		code = ext2fs_xattr_set(handle, in->xattrs[i].name, in->xattrs[i].value,
 					in->xattrs[i].size);
+	}
 	if (code) {
 		ext2fs_xattrs_close(&handle);
 		return ext2_error("set the extended attributes of", name, code);
