@@ -31,6 +31,7 @@ def test_frozen_root_copy_is_clean(tmp_path, disk_guest):
     guest.run("while [ ! -s /writer.log ]; do sleep 0.1; done")
 
     guest.ctl("freeze", "/", check=True)
+    assert "frozen: yes" in guest.ctl("fsstatus", check=True).stdout
     snapshot = tmp_path / "frozen.ext4"
     shutil.copyfile(guest.disk, snapshot)
     fsck = subprocess.run(["e2fsck", "-fn", str(snapshot)], capture_output=True, text=True,
@@ -48,8 +49,10 @@ def test_auto_thaw_deadline(disk_guest):
     guest.run("while [ ! -s /writer.log ]; do sleep 0.1; done")
     guest.ctl("freeze", "--timeout", str(AUTO_THAW_S), "/", check=True)
     frozen_at = time.monotonic()
+    assert "frozen: yes" in guest.ctl("fsstatus", check=True).stdout
     # A deadline test: wait past it instead of polling a frozen filesystem.
     time.sleep(AUTO_THAW_S + 2)
+    assert "frozen: no" in guest.ctl("fsstatus", check=True).stdout
     size = writer_size(guest)
     time.sleep(1)
     assert writer_size(guest) > size, f"still frozen {time.monotonic() - frozen_at:.1f}s later"

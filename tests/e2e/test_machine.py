@@ -36,13 +36,14 @@ def busybox_initramfs(path, kernel, script, files=None):
     return path
 
 
-def test_busybox_boots_and_powers_off(tmp_path, kernel, machine):
+@pytest.mark.parametrize("use_bzimage", [False, True], ids=["vmlinux", "bzimage"])
+def test_busybox_boots_and_powers_off(tmp_path, kernel, machine, use_bzimage):
     initrd = busybox_initramfs(tmp_path / "initrd.cpio", kernel,
                                "ip link set eth0 up\nip -o link show eth0\n"
                                "echo 'ember: exit status 7'\nip link set eth0 down\n"
                                "poweroff -f")
     started = time.monotonic()
-    vm = machine(initrd=str(initrd), timeout=BOOT_LIMIT_S)
+    vm = machine(initrd=str(initrd), timeout=BOOT_LIMIT_S, use_bzimage=use_bzimage)
     assert vm.exit_status(BOOT_LIMIT_S) == 7
     assert "eth0: <" in vm.console()
     print(f"busybox boot to power-off: {time.monotonic() - started:.2f}s")
