@@ -388,7 +388,12 @@ int modules_add(struct tree *tree, const char *dir, const char *names, json_t **
 	current_index = NULL;
 	if (err != 0) {
 		err = err < 0 && err != -1 ? err : -errno;
-		log_error("failed to index modules in '%s': %s", index.root, strerror(-err));
+		if (err == -E2BIG)
+			log_error("'%s' contains more than %d modules, the limit", index.root,
+				  MODULES_MAX_FILES);
+		else
+			log_error("failed to index modules in '%s': %s", index.root,
+				  strerror(-err));
 		goto out;
 	}
 	for (name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {

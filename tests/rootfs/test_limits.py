@@ -139,3 +139,13 @@ def test_unknown_xattr_namespace_skipped(builder, tmp_path):
                              text=True, check=True).stdout
     assert "user.kept" in listing
     assert "foo.bar" not in listing
+
+
+def test_module_count_limit(builder, busybox_image, tmp_path):
+    drivers = tmp_path / "lib/modules/6.1.0-test/kernel/drivers"
+    drivers.mkdir(parents=True)
+    for i in range(16385):
+        (drivers / f"m{i}.ko").touch()
+    message = fails(builder, tmp_path, busybox_image["oci"], "--kernel-modules", tmp_path,
+                    "--modules", "m1")
+    assert "contains more than 16384 modules, the limit" in message
