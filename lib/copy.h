@@ -53,6 +53,11 @@ int copy_link_check(const char *name, const char *target);
  * symlink on the way). */
 int copy_open_beneath(int dirfd, const char *path, int flags, mode_t mode);
 
+/* The fallback of copy_open_beneath, for kernels before Linux 5.6: opens one
+ * component at a time with O_NOFOLLOW and rejects ".." with -EXDEV. A symlink
+ * on the way fails with -ELOOP, or -ENOTDIR where a directory was expected. */
+int copy_open_by_walk(int dirfd, const char *path, int flags, mode_t mode);
+
 /* ------------------------------------------------------------ frames */
 
 enum copy_side {

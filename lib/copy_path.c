@@ -64,10 +64,12 @@ int copy_link_check(const char *name, const char *target)
 	return 0;
 }
 
-/* The walk used where openat2 is missing (Linux before 5.6): one component at
- * a time, each opened with O_NOFOLLOW, so no symlink is ever followed. */
-static int open_by_walk(int dirfd, const char *path, int flags, mode_t mode)
+int copy_open_by_walk(int dirfd, const char *path, int flags, mode_t mode)
 {
+	if (path[0] == '\0')
+		path = ".";
+	if (path[0] == '/')
+		return -EXDEV;
 	char *copy = strdup(path);
 	if (!copy)
 		return -ENOMEM;
@@ -79,6 +81,12 @@ static int open_by_walk(int dirfd, const char *path, int flags, mode_t mode)
 		char *slash = strchr(part, '/');
 		if (slash)
 			*slash = '\0';
+		if (strcmp(part, "..") == 0 || part[0] == '\0') {
+			err = -EXDEV;  /* as RESOLVE_BENEATH reports an escape */
+			close(fd);
+			fd = -1;
+			break;
+		}
 		int next = slash ? openat(fd, part, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
 				 : openat(fd, part, flags | O_NOFOLLOW | O_CLOEXEC, mode);
 		if (next < 0)
@@ -111,9 +119,5 @@ int copy_open_beneath(int dirfd, const char *path, int flags, mode_t mode)
 		return fd;
 	if (errno != ENOSYS)
 		return -errno;
-	if (strcmp(path, ".") == 0) {
-		fd = openat(dirfd, ".", flags | O_CLOEXEC, mode);
-		return fd < 0 ? -errno : fd;
-	}
-	return open_by_walk(dirfd, path, flags, mode);
+	return copy_open_by_walk(dirfd, path, flags, mode);
 }

@@ -1,6 +1,7 @@
 /* Entry-name and symlink checks of the copy receiver, and resolution beneath
  * a directory without following symlinks. */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +64,14 @@ static void test_link_check(void)
 	CHECK_INT(copy_link_check("", ".."), -EXDEV);
 }
 
-static void test_open_beneath_rejects_symlinks(void)
+typedef int (*open_fn)(int dirfd, const char *path, int flags, mode_t mode);
+
+static bool is_symlink_error(int r)
+{
+	return r == -ELOOP || r == -ENOTDIR;
+}
+
+static void check_open_rejects_symlinks(open_fn open_beneath)
 {
 	char dir[] = "/tmp/ember-copy-unit-XXXXXX";
 	CHECK(mkdtemp(dir) != NULL);
@@ -73,23 +81,35 @@ static void test_open_beneath_rejects_symlinks(void)
 	CHECK_INT(symlinkat("real", dir_fd, "link"), 0);
 	CHECK_INT(symlinkat("/tmp", dir_fd, "out"), 0);
 
-	int fd = copy_open_beneath(dir_fd, "real", O_RDONLY | O_DIRECTORY, 0);
+	int fd = open_beneath(dir_fd, "real", O_RDONLY | O_DIRECTORY, 0);
 	CHECK(fd >= 0);
 	if (fd >= 0)
 		close(fd);
-	fd = copy_open_beneath(dir_fd, "", O_RDONLY | O_DIRECTORY, 0);
+	fd = open_beneath(dir_fd, "", O_RDONLY | O_DIRECTORY, 0);
 	CHECK(fd >= 0);
 	if (fd >= 0)
 		close(fd);
-	CHECK_INT(copy_open_beneath(dir_fd, "link", O_RDONLY | O_DIRECTORY, 0), -ELOOP);
-	CHECK_INT(copy_open_beneath(dir_fd, "out/x", O_RDONLY, 0), -ELOOP);
-	CHECK(copy_open_beneath(dir_fd, "../x", O_RDONLY, 0) < 0);
+	CHECK(is_symlink_error(open_beneath(dir_fd, "link", O_RDONLY | O_DIRECTORY, 0)));
+	CHECK(is_symlink_error(open_beneath(dir_fd, "link", O_RDONLY, 0)));
+	CHECK(is_symlink_error(open_beneath(dir_fd, "out/x", O_RDONLY, 0)));
+	CHECK_INT(open_beneath(dir_fd, "../x", O_RDONLY, 0), -EXDEV);
+	CHECK_INT(open_beneath(dir_fd, "real/../../x", O_RDONLY, 0), -EXDEV);
 
 	unlinkat(dir_fd, "out", 0);
 	unlinkat(dir_fd, "link", 0);
 	unlinkat(dir_fd, "real", AT_REMOVEDIR);
 	close(dir_fd);
 	rmdir(dir);
+}
+
+static void test_open_beneath_rejects_symlinks(void)
+{
+	check_open_rejects_symlinks(copy_open_beneath);
+}
+
+static void test_open_by_walk_rejects_symlinks(void)
+{
+	check_open_rejects_symlinks(copy_open_by_walk);
 }
 
 static void test_report_prefix(void)
@@ -138,6 +158,7 @@ int main(void)
 	RUN(test_name_check_rejects_long_name);
 	RUN(test_link_check);
 	RUN(test_open_beneath_rejects_symlinks);
+	RUN(test_open_by_walk_rejects_symlinks);
 	RUN(test_report_prefix);
 	RUN(test_report_keeps_first_failure);
 	RUN(test_report_bounds_warnings);
