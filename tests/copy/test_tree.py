@@ -210,3 +210,35 @@ def test_tar_stream_rejects_escaping_member(cp, work_dir):
     assert result.returncode != 0
     assert b"invalid entry name '../evil'" in result.stderr
     assert not os.path.exists(os.path.join(work_dir, "evil"))
+
+
+def test_copy_out_warns_about_fifo(cp, work_dir):
+    guest = os.path.join(work_dir, "guest")
+    os.mkdir(guest)
+    os.mkfifo(os.path.join(guest, "pipe"))
+    with open(os.path.join(guest, "file"), "w") as f:
+        f.write("x\n")
+    back = os.path.join(work_dir, "back")
+
+    result = cp(":" + guest, back)
+    assert result.returncode == 0, result.stderr
+    assert b"warning: skipped FIFO 'pipe'" in result.stderr
+    assert sorted(os.listdir(back)) == ["file"]
+
+
+def test_symlink_source_copied_as_link_unless_followed(cp, work_dir):
+    target = os.path.join(work_dir, "target.txt")
+    with open(target, "w") as f:
+        f.write("content\n")
+    link = os.path.join(work_dir, "link")
+    os.symlink("target.txt", link)
+
+    as_link = os.path.join(work_dir, "as-link")
+    assert cp(":" + link, as_link).returncode == 0
+    assert os.readlink(as_link) == "target.txt"
+
+    followed = os.path.join(work_dir, "followed")
+    assert cp("-L", ":" + link, followed).returncode == 0
+    assert not os.path.islink(followed)
+    with open(followed) as f:
+        assert f.read() == "content\n"
