@@ -402,7 +402,8 @@ void entrypoint_check_config(const struct config *cfg, const char *root)
 	for (size_t i = 0; i < cfg->args.n; i++)
 		printf(" '%s'", cfg->args.v[i]);
 	printf("\n");
-	if (cfg->args.n > 0 && !strchr(cfg->args.v[0], '/') &&
+	/* The executable is looked up only in this machine's own root. */
+	if (cfg->args.n > 0 && !strchr(cfg->args.v[0], '/') && strcmp(root, "/") == 0 &&
 	    find_program(cfg->args.v[0], env_get(&env, "PATH"), program, sizeof(program)) == 0)
 		printf("path:  %s\n", program);
 	printf("env:\n");
