@@ -276,12 +276,20 @@ static void touch(struct tree *tree, struct tree_dentry *d)
 		d->layer = tree->layer;
 }
 
+/* What walk_path does with missing or non-directory components. */
+enum walk_mode {
+	WALK_FIND,           /* nothing: fail with -ENOENT or -ENOTDIR */
+	WALK_CREATE,         /* create missing directories */
+	WALK_CREATE_REPLACE, /* also replace lower layers' files by directories */
+};
+
 static int walk_path(struct tree *tree, struct tree_dentry *start, const char *path,
-		     int create, int follow_last, int *follows, struct tree_dentry **result);
+		     enum walk_mode mode, int follow_last, int *follows,
+		     struct tree_dentry **result);
 
 /* Resolves a symlink's target from the directory that contains the link. */
-static int follow_link(struct tree *tree, struct tree_dentry *link, int create, int *follows,
-		       struct tree_dentry **result)
+static int follow_link(struct tree *tree, struct tree_dentry *link, enum walk_mode mode,
+		       int *follows, struct tree_dentry **result)
 {
 	const char *target = link->inode->link_target;
 
@@ -289,13 +297,15 @@ static int follow_link(struct tree *tree, struct tree_dentry *link, int create, 
 		return -ELOOP;
 	if (!target || !*target)
 		return -ENOENT;
-	return walk_path(tree, target[0] == '/' ? tree->root : link->parent, target, create, 1,
-			 follows, result);
+	/* A link's target is never replaced: a path through a link to a file fails. */
+	return walk_path(tree, target[0] == '/' ? tree->root : link->parent, target,
+			 mode == WALK_FIND ? WALK_FIND : WALK_CREATE, 1, follows, result);
 }
 
-/* Walks path from start. Missing directories are created when create is non-zero. */
+/* Walks path from start, creating or replacing components as mode allows. */
 static int walk_path(struct tree *tree, struct tree_dentry *start, const char *path,
-		     int create, int follow_last, int *follows, struct tree_dentry **result)
+		     enum walk_mode mode, int follow_last, int *follows,
+		     struct tree_dentry **result)
 {
 	struct tree_dentry *dir = start;
 	char name[TREE_MAX_NAME + 1];
@@ -332,15 +342,15 @@ static int walk_path(struct tree *tree, struct tree_dentry *start, const char *p
 		child = tree_lookup(tree, dir, name);
 		/* A lower layer's file in the middle of a new path gives way to a directory, as
 		 * in an overlay mount where the upper directory hides the lower file. */
-		if (child && create && child->layer != tree->layer && !S_ISDIR(child->inode->mode) &&
-		    !S_ISLNK(child->inode->mode)) {
+		if (child && mode == WALK_CREATE_REPLACE && child->layer != tree->layer &&
+		    !S_ISDIR(child->inode->mode) && !S_ISLNK(child->inode->mode)) {
 			tree_remove(tree, child);
 			child = NULL;
 		}
 		if (!child) {
 			struct tree_inode *inode;
 
-			if (!create)
+			if (mode == WALK_FIND)
 				return -ENOENT;
 			inode = tree_new_inode(S_IFDIR | 0755, 0, 0, tree->default_mtime);
 			if (!inode)
@@ -352,7 +362,7 @@ static int walk_path(struct tree *tree, struct tree_dentry *start, const char *p
 			}
 		}
 		if (S_ISLNK(child->inode->mode) && (!last || follow_last)) {
-			err = follow_link(tree, child, create, follows, &child);
+			err = follow_link(tree, child, mode, follows, &child);
 			if (err < 0)
 				return err;
 		}
@@ -376,7 +386,7 @@ int tree_resolve_parent(struct tree *tree, char *path, struct tree_dentry **pare
 	slash = strrchr(path, '/');
 	*leaf = slash ? slash + 1 : path;
 	if (strcmp(*leaf, "..") == 0) {
-		err = walk_path(tree, tree->root, path, 1, 0, &follows, parent);
+		err = walk_path(tree, tree->root, path, WALK_CREATE_REPLACE, 0, &follows, parent);
 		if (err < 0)
 			return err;
 		*leaf = "";
@@ -384,7 +394,7 @@ int tree_resolve_parent(struct tree *tree, char *path, struct tree_dentry **pare
 	}
 	if (slash) {
 		*slash = '\0';
-		err = walk_path(tree, tree->root, path, 1, 1, &follows, parent);
+		err = walk_path(tree, tree->root, path, WALK_CREATE_REPLACE, 1, &follows, parent);
 	} else {
 		*parent = tree->root;
 	}
@@ -401,7 +411,7 @@ struct tree_dentry *tree_find(struct tree *tree, const char *path, int follow_la
 	struct tree_dentry *result;
 	int follows = 0;
 
-	if (walk_path(tree, tree->root, path, 0, follow_last, &follows, &result) < 0)
+	if (walk_path(tree, tree->root, path, WALK_FIND, follow_last, &follows, &result) < 0)
 		return NULL;
 	return result;
 }

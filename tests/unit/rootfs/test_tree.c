@@ -177,6 +177,11 @@ static void test_file_replaced_by_directory(void)
 	d = tree_lookup(&tree, tree.root, "f2d");
 	CHECK(d != NULL);
 	CHECK(S_ISDIR(d->inode->mode));
+	/* A path through a link to a lower file fails; the file stays. */
+	add_symlink("to_file", "/d2f/child");
+	CHECK(add("to_file/x", S_IFREG | 0644) == NULL);
+	CHECK(tree_find(&tree, "d2f/child", 0) != NULL);
+	CHECK(S_ISREG(tree_find(&tree, "d2f/child", 0)->inode->mode));
 	/* A file of this layer in the middle of a path is an error, not replaced. */
 	add("mine", S_IFREG | 0644);
 	CHECK(add("mine/child", S_IFREG | 0644) == NULL);
