@@ -41,6 +41,8 @@ int cli_fail(const struct cli *cli, const struct ember_error *err)
 		return EXIT_USAGE;
 	case EMBER_ERROR_CONNECT:
 		return EXIT_CONNECT;
+	case EMBER_ERROR_LOCAL:
+		return EXIT_LOCAL;
 	case EMBER_ERROR_PROTOCOL:
 		/* A connection that dropped is a connection failure; any other
 		 * protocol violation is the agent's fault. */

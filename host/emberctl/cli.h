@@ -15,6 +15,7 @@
 #define EXIT_CONNECT 123        /* the agent could not be reached, or the connection dropped */
 #define EXIT_TIMED_OUT 124      /* exec --timeout expired (as timeout(1) does) */
 #define EXIT_REMOTE 125         /* the agent rejected the request or broke the protocol */
+#define EXIT_LOCAL 1            /* cp: a local file could not be read or written */
 #define EXIT_CANNOT_EXECUTE 126 /* exec: the command exists but cannot be executed */
 #define EXIT_NOT_FOUND 127      /* exec: the command or the working directory does not exist */
 

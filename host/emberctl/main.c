@@ -90,9 +90,10 @@ static void usage(FILE *out)
 		"  %d      remote failure (the agent returned an error or broke the protocol)\n"
 		"  %d      exec, shell: the command cannot be executed (permission denied)\n"
 		"  %d      exec, shell: the command or the working directory was not found\n"
+		"  %d        cp: a local file could not be read or written\n"
 		"  (a remote process may exit with these codes too)\n",
 		EXIT_USAGE, EXIT_CONNECT, EXIT_TIMED_OUT, EXIT_REMOTE, EXIT_CANNOT_EXECUTE,
-		EXIT_NOT_FOUND);
+		EXIT_NOT_FOUND, EXIT_LOCAL);
 }
 
 struct global_options {

@@ -127,7 +127,7 @@ int copy_client_fail(struct copy_client *client, int r, const struct copy_report
 	if (r == -EBADMSG || r == -EXDEV || (r == -EINVAL && report->error_path[0]) ||
 	    r == -EFBIG)
 		return ember_error_set(err, EMBER_ERROR_PROTOCOL, r, "%s", report->error_message);
-	return ember_error_set(err, EMBER_ERROR_USAGE, r, "%s",
+	return ember_error_set(err, EMBER_ERROR_LOCAL, r, "%s",
 			       report->error_message[0] ? report->error_message : strerror(-r));
 }
 
@@ -195,7 +195,7 @@ int ember_copy_in(struct ember_client *client, const char *local_src, const char
 	struct stat st;
 	int stat_result = options->follow_link ? stat(local_src, &st) : lstat(local_src, &st);
 	if (stat_result < 0)
-		return ember_error_set(err, EMBER_ERROR_USAGE, -errno, "failed to stat '%s': %s",
+		return ember_error_set(err, EMBER_ERROR_LOCAL, -errno, "failed to stat '%s': %s",
 				       local_src, strerror(errno));
 
 	char root_name[256] = "";
@@ -260,7 +260,7 @@ static int local_destination(const char *guest_src, const char *local_dest, int 
 		snprintf(parent_path, parent_size, "%s", local_dest);
 		*parent_fd = open(local_dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (*parent_fd < 0)
-			return ember_error_set(err, EMBER_ERROR_USAGE, -errno,
+			return ember_error_set(err, EMBER_ERROR_LOCAL, -errno,
 					       "failed to open '%s': %s", local_dest,
 					       strerror(errno));
 		if (copy_path_is_contents(guest_src)) {
@@ -284,7 +284,7 @@ static int local_destination(const char *guest_src, const char *local_dest, int 
 
 	char *dir = strdup(local_dest);
 	if (!dir)
-		return ember_error_set(err, EMBER_ERROR_USAGE, -ENOMEM, "out of memory");
+		return ember_error_set(err, EMBER_ERROR_LOCAL, -ENOMEM, "out of memory");
 	char *slash = strrchr(dir, '/');
 	const char *dir_path = ".";
 	if (slash) {
@@ -295,7 +295,7 @@ static int local_destination(const char *guest_src, const char *local_dest, int 
 	*parent_fd = open(dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int r = 0;
 	if (*parent_fd < 0)
-		r = ember_error_set(err, EMBER_ERROR_USAGE, -errno,
+		r = ember_error_set(err, EMBER_ERROR_LOCAL, -errno,
 				    "failed to open destination directory '%s': %s", dir_path,
 				    strerror(errno));
 	free(dir);

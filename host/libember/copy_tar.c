@@ -411,7 +411,7 @@ int ember_copy_in_tar(struct ember_client *client, int tar_fd, const char *guest
 
 	uint8_t *buffer = malloc(EMBER_CHUNK_MAX);
 	if (!buffer)
-		return ember_error_set(err, EMBER_ERROR_USAGE, -ENOMEM, "out of memory");
+		return ember_error_set(err, EMBER_ERROR_LOCAL, -ENOMEM, "out of memory");
 	struct copy_client session;
 	int r = copy_client_open(&session, client, &request, options, err);
 	if (r < 0) {

@@ -97,6 +97,7 @@ enum ember_error_kind {
 	EMBER_ERROR_CONNECT,    /* the agent could not be reached or rejected the handshake */
 	EMBER_ERROR_PROTOCOL,   /* the agent broke the protocol, exceeded a limit or hung up */
 	EMBER_ERROR_REMOTE,     /* the agent returned an error */
+	EMBER_ERROR_LOCAL,      /* a local file operation failed (copy: read, write, disk full) */
 };
 
 /* The agent's status codes (proto/agent.proto enum Code). */

@@ -111,7 +111,7 @@ def test_full_filesystem_copy_in(cp, agent, work_dir, small_tmpfs):
     write_random(os.path.join(src, "too-big"), 32 << 20)
 
     result = cp(src, ":" + small_tmpfs)
-    assert result.returncode != 0
+    assert result.returncode == 125
     assert b"No space left on device" in result.stderr
     assert os.path.join(small_tmpfs, "src", "too-big").encode() in result.stderr
     assert sorted(os.listdir(os.path.join(small_tmpfs, "src"))) == ["small"]
@@ -122,7 +122,7 @@ def test_full_filesystem_copy_out(cp, work_dir, small_tmpfs):
     src = os.path.join(work_dir, "too-big")
     write_random(src, 32 << 20)
     result = cp(":" + src, small_tmpfs)
-    assert result.returncode != 0
+    assert result.returncode == 1
     assert b"No space left on device" in result.stderr
     assert os.listdir(small_tmpfs) == []
 
