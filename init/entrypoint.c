@@ -386,18 +386,20 @@ void entrypoint_exited(struct init *init, int status)
 	shutdown_begin(init, "the entrypoint exited", init->cfg.exit_action);
 }
 
-void entrypoint_check_config(const struct config *cfg, const char *root)
+int entrypoint_check_config(const struct config *cfg, const char *root, char *err,
+			    size_t err_len)
 {
 	struct user user;
 	struct strv env = { 0 };
-	char err[CONFIG_ERROR_MAX], program[PATH_MAX];
+	char program[PATH_MAX];
+	int r;
 
-	if (user_resolve(root, cfg->user, &user, err, sizeof(err)) < 0) {
-		printf("user:  %s\n", err);
-		return;
+	if ((r = user_resolve(root, cfg->user, &user, err, err_len)) < 0)
+		return r;
+	if ((r = build_env(cfg, NULL, &user, &env)) < 0) {
+		snprintf(err, err_len, "failed to build the environment: %s", strerror(-r));
+		return r;
 	}
-	if (build_env(cfg, NULL, &user, &env) < 0)
-		return;
 	printf("args:");
 	for (size_t i = 0; i < cfg->args.n; i++)
 		printf(" '%s'", cfg->args.v[i]);
@@ -416,4 +418,5 @@ void entrypoint_check_config(const struct config *cfg, const char *root)
 	printf("cwd:   %s\n", cfg->cwd ? cfg->cwd : "/");
 	printf("terminal: %s\n", cfg->terminal ? "true" : "false");
 	strv_free(&env);
+	return 0;
 }

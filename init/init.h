@@ -161,7 +161,9 @@ int entrypoint_start_with(struct init *init, const struct config *process,
 			  const struct strv *secrets, char *err, size_t len);
 void entrypoint_exited(struct init *init, int status);
 void entrypoint_drain(struct init *init);
-void entrypoint_check_config(const struct config *cfg, const char *root);
+/* Prints the resolved process for --check-config; returns 0 or -errno with err set. */
+int entrypoint_check_config(const struct config *cfg, const char *root, char *err,
+			    size_t err_len);
 
 /* reaper.c */
 void reaper_reap(struct init *init);

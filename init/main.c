@@ -51,8 +51,12 @@ static int check_config(int argc, char **argv)
 		fprintf(stderr, "ember-init: invalid config: %s\n", err);
 		return 1;
 	}
+	if (entrypoint_check_config(&cfg, root, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ember-init: invalid config %s: %s\n", path, err);
+		config_free(&cfg);
+		return 1;
+	}
 	printf("%s: valid\n", path);
-	entrypoint_check_config(&cfg, root);
 	config_free(&cfg);
 	return 0;
 }

@@ -291,3 +291,21 @@ def test_closed_std_fds_filled(root):
                           timeout=30, capture_output=True)
     assert proc.returncode == -signal.SIGINT
     assert root.read("tmp/ran") == "ran\n"
+
+
+def test_check_config_resolves_user_in_root(tmp_path, ember_bin):
+    image = tmp_path / "image"
+    (image / "etc").mkdir(parents=True)
+    (image / "etc/passwd").write_text("app:x:1234:1234:App:/srv/app:/bin/sh\n")
+    (image / "etc/group").write_text("app:x:1234:\nextra:x:77:app\n")
+    config = tmp_path / "config.json"
+    config.write_text('{"process": {"args": ["/srv/app/run"], "user": "app"}}')
+    check = [ember_bin("ember-init"), "--check-config", str(config), "--root", str(image)]
+    proc = subprocess.run(check, capture_output=True, text=True, timeout=5)
+    assert proc.returncode == 0, proc.stderr
+    assert "uid=1234 gid=1234 groups=1234,77 home=/srv/app" in proc.stdout
+    assert "HOME=/srv/app" in proc.stdout
+    config.write_text('{"process": {"args": ["/srv/app/run"], "user": "ghost"}}')
+    proc = subprocess.run(check, capture_output=True, text=True, timeout=5)
+    assert proc.returncode == 1
+    assert "unknown user 'ghost'" in proc.stderr
