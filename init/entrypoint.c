@@ -339,8 +339,8 @@ int entrypoint_start_with(struct init *init, const struct config *process,
 	init->entry_started = true;
 	init->state = STATE_RUNNING;
 	watch_output(init);
-	timings_mark(init, TIMING_ENTRYPOINT);
 	log_info("started the entrypoint '%s' as pid %d", l.argv[0], (int)pid);
+	timings_mark(init, TIMING_ENTRYPOINT);
 	status_write(init);
 	r = 0;
 out:
