@@ -11,7 +11,7 @@
 
 /* Bytes read from a blob per call. */
 #define ARCHIVE_READ_CHUNK (256 * 1024)
-/* Largest file decompress_file() returns in memory (a kernel module). */
+/* Maximum size of a file that decompress_file() returns in memory (a kernel module). */
 #define ARCHIVE_MAX_MEMORY_FILE (256 * 1024 * 1024)
 
 /* Unpacks an oci-archive or docker-archive file into the existing empty directory dir,
@@ -40,7 +40,7 @@ void layer_reader_close(struct layer_reader *reader);
  * expected, writing the result to actual. */
 int digest_uncompressed(const char *path, const char *expected, char actual[DIGEST_MAX_TEXT]);
 
-/* Reads a file, decompressing gzip, xz or zstd when its first bytes say so, into a new
+/* Reads a file, decompressing gzip, xz or zstd detected from its first bytes, into a new
  * buffer of *size bytes (at most ARCHIVE_MAX_MEMORY_FILE). Returns 0 or -errno. */
 int decompress_file(const char *path, unsigned char **data, size_t *size);
 

@@ -11,7 +11,7 @@
 #define BOOT_TOKEN_PATH "/etc/ember/token"
 /* Docker's PATH for images whose config has none. */
 #define DEFAULT_PATH_ENV "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-/* Most --env and --listen options accepted. */
+/* Maximum number of --env options, and of --listen options. */
 #define BOOT_MAX_OVERRIDES 256
 
 struct boot_overrides {

@@ -8,11 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Largest JSON document (index, manifest, config) read into memory. */
+/* Maximum size of a JSON document (index, manifest, config) read into memory. */
 #define IMAGE_MAX_JSON_BYTES (16 * 1024 * 1024)
-/* Deepest chain of nested indexes followed to reach a manifest. */
+/* Maximum depth of nested indexes followed to reach a manifest. */
 #define IMAGE_MAX_INDEX_DEPTH 4
-/* Most layers in one image (Docker's own limit is 127). */
+/* Maximum number of layers in one image. */
 #define IMAGE_MAX_LAYERS 256
 
 enum layer_compression {

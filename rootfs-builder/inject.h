@@ -8,7 +8,7 @@
 
 #include "tree.h"
 
-/* Largest ember binary or token file copied into an image. */
+/* Maximum size of an ember binary or token file copied into an image. */
 #define INJECT_MAX_FILE (64 * 1024 * 1024)
 
 /* Finds the directory with ember-init and ember-agent for architecture ("amd64" or
