@@ -650,9 +650,8 @@ static int parse_cgroup_value(struct parser *p, json_t *obj, const char *key, co
 
 		if (*end == '\0')
 			shift = 0;
-		else if (sizes && end[1] == '\0')
-			shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 :
-				*end == 'T' ? 40 : -1;
+		else if (sizes && end[1] == '\0' && strchr("KMGT", *end))
+			shift = 10 * (int)(strchr("KMGT", *end) - "KMGT" + 1);
 		if (shift >= 0 && n <= (~0ull >> shift))
 			return asprintf(out, "%llu", n << shift) < 0 ? -ENOMEM : 0;
 	}

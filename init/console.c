@@ -89,7 +89,7 @@ void console_open(struct loop *loop)
 	console_in = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
 	log_set_output(console_fd);
 	log_set_sink(console_write_line);
-	/* Regular files and /dev/null cannot be watched; their writes never block. */
+	/* epoll rejects regular files and /dev/null, whose writes do not block. */
 	console_watched = loop_add(loop, console_fd, 0, on_writable, NULL) == 0;
 }
 

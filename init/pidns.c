@@ -1,7 +1,7 @@
 /* Which namespaces ember-init shares with the machine. In a real guest it is
- * PID 1 of the initial namespaces; in a test or benchmark it runs in child
- * namespaces, and must then leave alone whatever it still shares with the
- * machine (a cgroup, UTS or network namespace that was not unshared). */
+ * PID 1 of the initial namespaces. In a test or benchmark it runs in child
+ * namespaces, so it must leave alone whatever it still shares with the machine
+ * (a cgroup, UTS or network namespace that was not unshared). */
 #include "init.h"
 
 #include <sys/stat.h>
@@ -23,7 +23,7 @@ static bool ns_has_inode(const char *path, unsigned long ino)
 
 /* Reads /proc/self/ns/pid, so proc must be mounted. NSpid in /proc/self/status
  * cannot tell: a proc mounted from inside a child namespace shows one field.
- * When proc is unreadable the answer is false, which skips the actions that
+ * When proc is unreadable it returns false, which skips the actions that
  * reach past a namespace rather than risking them. */
 bool pidns_is_initial(void)
 {

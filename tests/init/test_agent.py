@@ -34,7 +34,7 @@ def test_host_start_wait_and_logs(agent_root, ember_bin, tmp_path):
     secret = tmp_path / "secret"
     secret.write_text("TOKEN=never-logged\n")
     address = "unix:" + root.in_root("/run/ember/agent.sock")
-    # The waiter connects first: init holds its power-off until the agent has
+    # The waiter connects first: init delays its power-off until the agent has
     # handed the status to it.
     waiter = subprocess.Popen([ember_bin("emberctl"), "-c", address, "wait"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
