@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -218,29 +219,129 @@ static int build_env(struct conn *conn, const Ember__ExecRequest *exec,
 	return r;
 }
 
+/* An exec between fork and the child's report: the loop goes on serving
+ * while the child sets itself up and calls execve. */
+struct exec_start {
+	struct conn *conn;           /* NULL once the client left */
+	struct session *session;
+	int report_fd;
+	char *cwd;
+	char user[USER_SPEC_MAX + 1];
+	/* Copies of request fields: the request is freed with the connection. */
+	bool detach;
+	uint32_t ttl_s;
+	bool client_stdin;
+};
+
+static void exec_start_free(struct exec_start *start)
+{
+	if (start->report_fd >= 0) {
+		loop_remove(start->session->agent->loop, start->report_fd);
+		close(start->report_fd);
+	}
+	free(start->cwd);
+	free(start);
+}
+
+static void exec_start_on_close(struct conn *conn, int err, void *data)
+{
+	struct exec_start *start = data;
+
+	start->conn = NULL;
+}
+
+static const struct conn_handler exec_start_handler = {
+	.on_close = exec_start_on_close,
+};
+
+static void exec_start_failed(struct exec_start *start, int err, const char *stage)
+{
+	struct session *session = start->session;
+
+	if (start->conn) {
+		conn_set_handler(start->conn, NULL, NULL);
+		if (strncmp(stage, "set ", 4) == 0)
+			ember_error(start->conn, code_for_errno(-err), -err,
+				    "failed to %s for user '%s': %s", stage,
+				    start->user[0] ? start->user : "root", strerror(-err));
+		else
+			ember_error(start->conn, code_for_errno(-err), -err, "failed to %s '%s': %s",
+				    stage, strcmp(stage, "change directory to") == 0 && start->cwd
+				    ? start->cwd : session->argv[0], strerror(-err));
+	}
+	exec_start_free(start);
+	/* The child exits by itself; the reaper collects it. */
+	session_discard(session);
+}
+
+static void exec_start_succeeded(struct exec_start *start)
+{
+	struct session *session = start->session;
+	struct conn *conn = start->conn;
+	bool detach = start->detach;
+	uint32_t ttl_s = start->ttl_s;
+	bool client_stdin = start->client_stdin;
+	char program[EXEC_LOG_PROGRAM_MAX];
+
+	exec_start_free(start);
+	printable_copy(program, sizeof(program), session->argv[0], strlen(session->argv[0]));
+	log_info("session %s started pid %d: %s%s", session->id, (int)session->pid, program,
+		 detach ? " (detached)" : "");
+	if (!conn) {
+		/* The client left before ExecStarted; the grace period (or the
+		 * TTL) applies as after any disconnect. */
+		if (detach)
+			session_detach(session, ttl_s);
+		else
+			session_unattached(session);
+		return;
+	}
+	conn_set_handler(conn, NULL, NULL);
+	conn_pause_reading(conn, false);
+	if (detach)
+		session_finish_detached(session, conn, ttl_s);
+	else
+		session_attach(session, conn, 0, 0, client_stdin);
+}
+
+static void exec_start_report(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct exec_start *start = data;
+	const char *stage = "start";
+	int r = spawn_read_report(fd, &stage);
+
+	if (r == -EAGAIN)
+		return;
+	if (r < 0)
+		exec_start_failed(start, r, stage);
+	else
+		exec_start_succeeded(start);
+}
+
 static int start_session(struct conn *conn, const Ember__ExecRequest *exec,
 			 struct user_info *user, char **envp)
 {
 	struct agent *agent = conn_agent(conn);
 	struct session *session = calloc(1, sizeof(*session));
+	struct exec_start *start = calloc(1, sizeof(*start));
 	struct spawn_request spawn = { 0 };
 	struct spawn_result result;
 	char cgroup_procs[sizeof(session->cgroup) + 16];
-	char *cwd = NULL;
 	char **argv = NULL;
 	size_t argc = 0;
-	const char *stage = "start";
-	char program[EXEC_LOG_PROGRAM_MAX];
 	int r;
 
-	if (!session)
-		return -ENOMEM;
+	if (!session || !start) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	start->report_fd = -1;
 	r = build_argv(exec, user, &argv, &argc);
 	if (r < 0)
 		goto fail;
 	if (exec->cwd.len) {
-		cwd = dup_bytes(&exec->cwd);
-		if (!cwd) {
+		start->cwd = dup_bytes(&exec->cwd);
+		if (!start->cwd) {
 			r = -ENOMEM;
 			goto fail;
 		}
@@ -250,42 +351,56 @@ static int start_session(struct conn *conn, const Ember__ExecRequest *exec,
 		snprintf(cgroup_procs, sizeof(cgroup_procs), "%s/cgroup.procs", session->cgroup);
 	spawn.argv = argv;
 	spawn.envp = envp;
-	spawn.cwd = cwd;
+	spawn.cwd = start->cwd;
 	spawn.user = user;
 	spawn.tty = exec->tty;
 	spawn.rows = (uint16_t)exec->rows;
 	spawn.cols = (uint16_t)exec->cols;
 	spawn.stdin_pipe = exec_request_stdin(exec);
 	spawn.cgroup_procs = session->cgroup[0] ? cgroup_procs : NULL;
-	r = spawn_process(&spawn, &result, &stage);
+	r = spawn_start(&spawn, &result, &start->report_fd);
 	if (r < 0) {
-		if (strncmp(stage, "set ", 4) == 0)
-			ember_error(conn, code_for_errno(-r), -r, "failed to %s for user '%s': %s",
-				    stage, exec->user[0] ? exec->user : "root", strerror(-r));
-		else
-			ember_error(conn, code_for_errno(-r), -r, "failed to %s '%s': %s", stage,
-				    strcmp(stage, "change directory to") == 0 ? cwd : argv[0],
-				    strerror(-r));
+		ember_error(conn, code_for_errno(-r), -r, "failed to start '%s': %s", argv[0],
+			    strerror(-r));
 		r = 0;
 		goto fail;
 	}
-	free(cwd);
+
+	/* Registered before the report so that an exit reaped meanwhile is
+	 * recorded; its output waits in the rings for the client. */
 	session_register(agent, session, &result, argv, argc, exec->tty);
 	session_set_timeout(session, exec->timeout_ms);
-	printable_copy(program, sizeof(program), argv[0], strlen(argv[0]));
-	log_info("%s: session %s started pid %d: %s%s", conn_id(conn), session->id,
-		 (int)result.pid, program, exec->detach ? " (detached)" : "");
-	if (exec->detach)
-		return session_finish_detached(session, conn, exec->ttl_s);
-	return session_attach(session, conn, 0, 0, exec_request_stdin(exec));
+	start->conn = conn;
+	start->session = session;
+	/* The spec passed user_resolve, so it fits. */
+	snprintf(start->user, sizeof(start->user), "%s", exec->user);
+	start->detach = exec->detach;
+	start->ttl_s = exec->ttl_s;
+	start->client_stdin = exec_request_stdin(exec);
+	r = loop_add(agent->loop, start->report_fd, EPOLLIN, exec_start_report, start);
+	if (r < 0) {
+		close(start->report_fd);
+		start->report_fd = -1;
+		session_kill(session);
+		exec_start_free(start);
+		session_discard(session);
+		return r;
+	}
+	/* Frames that follow the Request (stdin, resize) wait in the socket
+	 * until the session takes over. */
+	conn_set_handler(conn, &exec_start_handler, start);
+	conn_pause_reading(conn, true);
+	return 0;
 
 fail:
-	if (session->cgroup[0])
+	if (session && session->cgroup[0])
 		rmdir(session->cgroup);
 	for (size_t i = 0; i < argc; i++)
 		free(argv[i]);
 	free(argv);
-	free(cwd);
+	if (start)
+		free(start->cwd);
+	free(start);
 	free(session);
 	return r;
 }

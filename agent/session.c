@@ -711,6 +711,17 @@ static void session_free(struct session *session)
 	free(session);
 }
 
+void session_unattached(struct session *session)
+{
+	session_start_idle(session);
+	session_update(session);
+}
+
+void session_discard(struct session *session)
+{
+	session_free(session);
+}
+
 void session_free_all(struct agent *agent)
 {
 	while (agent->sessions) {

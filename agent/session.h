@@ -113,6 +113,12 @@ void session_kill(struct session *session);
 /* Called by the reaper with a child's wait status. */
 void session_on_exit(struct agent *agent, pid_t pid, int status);
 
+/* Starts the grace period (or TTL) of a session that has no client yet. */
+void session_unattached(struct session *session);
+
+/* Frees a session whose process failed to start. */
+void session_discard(struct session *session);
+
 /* Kills every session and frees them, at agent exit. */
 void session_free_all(struct agent *agent);
 

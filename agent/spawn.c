@@ -222,37 +222,63 @@ static int open_pty(int *master, char *slave_path, size_t len)
 	return 0;
 }
 
-/* Waits for the child's report: EOF means execve succeeded. */
-static int read_report(int fd, const char **stage)
+int spawn_read_report(int report_fd, const char **stage)
 {
 	struct child_failure failure;
-	ssize_t n = read_full(fd, &failure, sizeof(failure));
+	ssize_t n;
 
-	if (n == (ssize_t)sizeof(failure)) {
-		*stage = (failure.stage >= 0 && failure.stage <= STAGE_EXEC)
-			 ? stage_names[failure.stage] : "start";
-		return -failure.err;
+	do
+		n = read(report_fd, &failure, sizeof(failure));
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return -EAGAIN;
+	if (n < 0)
+		return -errno;
+	/* EOF: the report pipe closed on execve (close-on-exec). */
+	if (n == 0)
+		return 0;
+	/* The child writes one record of fewer than PIPE_BUF bytes, which
+	 * arrives whole. */
+	if (n != (ssize_t)sizeof(failure)) {
+		*stage = "start";
+		return -EIO;
 	}
-	return 0;
+	*stage = (failure.stage >= 0 && failure.stage <= STAGE_EXEC)
+		 ? stage_names[failure.stage] : "start";
+	return -failure.err;
 }
 
-int spawn_process(const struct spawn_request *request, struct spawn_result *result,
-		  const char **stage)
+void spawn_result_close(struct spawn_result *result)
+{
+	if (result->stdin_fd >= 0)
+		close(result->stdin_fd);
+	if (result->stdout_fd >= 0)
+		close(result->stdout_fd);
+	if (result->stderr_fd >= 0)
+		close(result->stderr_fd);
+	result->stdin_fd = result->stdout_fd = result->stderr_fd = -1;
+}
+
+int spawn_start(const struct spawn_request *request, struct spawn_result *result, int *report_fd)
 {
 	int pipes[3][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 } };
 	int report[2] = { -1, -1 };
-	int master = -1;
+	int master = -1, master_copy = -1;
 	char slave_path[64];
 	pid_t pid;
 	int r = 0;
 
-	*stage = "start";
 	result->pid = -1;
 	result->stdin_fd = result->stdout_fd = result->stderr_fd = -1;
 	if (pipe2(report, O_CLOEXEC) < 0)
 		return -errno;
 	if (request->tty) {
 		r = open_pty(&master, slave_path, sizeof(slave_path));
+		if (r == 0) {
+			master_copy = fcntl(master, F_DUPFD_CLOEXEC, 3);
+			if (master_copy < 0)
+				r = -errno;
+		}
 	} else {
 		for (int i = 0; i < 3 && r == 0; i++) {
 			if (i == 0 && !request->stdin_pipe)
@@ -272,42 +298,34 @@ int spawn_process(const struct spawn_request *request, struct spawn_result *resu
 	if (pid == 0)
 		child_main(request, report[1], slave_path, pipes);
 
-	close(report[1]);
-	report[1] = -1;
-	/* NOTE: this read blocks the loop until the child calls execve, which
-	 * takes well under a millisecond unless the directory or the binary sits
-	 * on a slow filesystem. */
-	r = read_report(report[0], stage);
 	result->pid = pid;
-	if (r < 0)
-		goto out;
 	if (request->tty) {
-		result->stdin_fd = fcntl(master, F_DUPFD_CLOEXEC, 3);
-		if (result->stdin_fd < 0) {
-			/* The process runs but cannot be served: stop it. */
-			r = -errno;
-			*stage = "set up the terminal";
-			kill(pid, SIGKILL);
-			goto out;
-		}
 		result->stdout_fd = master;
-		master = -1;
+		result->stdin_fd = master_copy;
+		master = master_copy = -1;
 	} else {
 		result->stdin_fd = pipes[0][1];
 		result->stdout_fd = pipes[1][0];
 		result->stderr_fd = pipes[2][0];
 		pipes[0][1] = pipes[1][0] = pipes[2][0] = -1;
 	}
+	/* O_NONBLOCK belongs to the agent's open file descriptions only; the
+	 * child's ends of the pipes and the PTY slave stay blocking. */
 	fd_set_nonblock(result->stdout_fd, true);
 	if (result->stdin_fd >= 0)
 		fd_set_nonblock(result->stdin_fd, true);
 	if (result->stderr_fd >= 0)
 		fd_set_nonblock(result->stderr_fd, true);
+	fd_set_nonblock(report[0], true);
+	*report_fd = report[0];
+	report[0] = -1;
 out:
 	for (int i = 0; i < 3; i++)
 		close_pair(pipes[i]);
 	close_pair(report);
 	if (master >= 0)
 		close(master);
+	if (master_copy >= 0)
+		close(master_copy);
 	return r;
 }

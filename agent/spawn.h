@@ -29,11 +29,19 @@ struct spawn_result {
 	int stderr_fd;               /* pipe, -1 on a PTY */
 };
 
-/* Starts the process. Returns 0; or -errno with *stage set to the step that
- * failed ("execute", "change directory to", ...) when the child could not
- * start; or -errno from creating pipes, the PTY or the process. All
- * descriptors are non-blocking and close-on-exec on the agent's side. */
-int spawn_process(const struct spawn_request *request, struct spawn_result *result,
-		  const char **stage);
+/* Forks the child and returns at once: 0 with result filled in and
+ * *report_fd set to a non-blocking descriptor that becomes readable when the
+ * child has called execve or failed (read it with spawn_read_report), or
+ * -errno from creating pipes, the PTY or the process. The agent's
+ * descriptors are non-blocking and close-on-exec. */
+int spawn_start(const struct spawn_request *request, struct spawn_result *result, int *report_fd);
+
+/* Reads the child's report. Returns 0 once execve succeeded; -EAGAIN when
+ * the child has not got there yet; or the child's -errno with *stage set to
+ * the step that failed ("execute", "change directory to", ...). */
+int spawn_read_report(int report_fd, const char **stage);
+
+/* Closes the descriptors of result. */
+void spawn_result_close(struct spawn_result *result);
 
 #endif
