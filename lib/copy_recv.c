@@ -193,7 +193,9 @@ static int start_file(struct receiver *receiver, const Ember__CopyEntry *entry, 
 	sha256_init(&file->hash);
 
 	/* An unnamed file disappears by itself if this process dies. A named
-	 * temporary file is the fallback for filesystems without O_TMPFILE. */
+	 * temporary file is the fallback for filesystems without O_TMPFILE.
+	 * NOTE: the tests run only on filesystems with O_TMPFILE, and a named
+	 * file stays behind if the process is killed before it unlinks it. */
 	file->fd = openat(dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (file->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
 		char temp[64];
