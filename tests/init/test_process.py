@@ -259,3 +259,18 @@ def test_stopped_entrypoint_continued(root):
     result = root.wait()
     assert time.monotonic() - started < 3, result.output
     assert result.exit_line == "ember: exit status 143"
+
+
+def test_missing_cwd_is_126(root):
+    root.write_config(sh("pwd", cwd="/does/not/exist"))
+    result = root.boot()
+    assert "failed to change to working directory '/does/not/exist'" in result.output
+    assert result.exit_line == "ember: exit status 126"
+
+
+def test_pty_output_reaches_ring(root):
+    root.write_config(sh("echo on-the-pty; sleep 0.1; "
+                         "grep -c on-the-pty /run/ember/entrypoint.log", terminal=True))
+    result = root.boot()
+    counts = [line.strip() for line in result.lines if line.strip().isdigit()]
+    assert counts == ["1"], result.output
