@@ -107,8 +107,13 @@ static int build_env(json_t *image, const struct boot_overrides *o, json_t **env
 
 	*env = json_array();
 	json_array_foreach(image_env, i, item) {
-		if (json_is_string(item))
-			set_env(*env, json_string_value(item));
+		const char *variable = json_string_value(item);
+
+		if (!variable || !strchr(variable, '=') || variable[0] == '=') {
+			log_warn("skipped the image's Env entry %zu: expected NAME=VALUE", i + 1);
+			continue;
+		}
+		set_env(*env, variable);
 	}
 	for (i = 0; i < o->env_count; i++) {
 		if (!strchr(o->env[i], '=') || o->env[i][0] == '=') {

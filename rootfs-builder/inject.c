@@ -217,11 +217,43 @@ static int add_if_missing(struct tree *tree, const char *path, mode_t mode, uint
 	return tree_put(tree, parent, leaf, inode) ? 0 : -ENOMEM;
 }
 
+/* Creates the process's working directory when the image lacks it, as `docker run` does. */
+static int add_workdir(struct tree *tree, json_t *boot_config)
+{
+	const char *cwd = json_string_value(
+		json_object_get(json_object_get(boot_config, "process"), "cwd"));
+	char path[TREE_MAX_PATH + 1];
+	struct tree_dentry *parent;
+	struct tree_inode *inode;
+	const char *leaf;
+	int err;
+
+	if (!cwd || tree_find(tree, cwd, 1))
+		return 0;
+	snprintf(path, sizeof(path), "%s", cwd);
+	err = tree_resolve_parent(tree, path, &parent, &leaf);
+	if (err < 0) {
+		log_error("failed to create the working directory '%s' in the image: %s", cwd,
+			  strerror(-err));
+		return err;
+	}
+	if (!*leaf)
+		return 0;
+	inode = tree_new_inode(S_IFDIR | 0755, 0, 0, tree->default_mtime);
+	if (!inode)
+		return -ENOMEM;
+	return tree_put(tree, parent, leaf, inode) ? 0 : -ENOMEM;
+}
+
 int inject_all(struct tree *tree, const char *bin_dir, json_t *boot_config,
 	       const char *token_path, int initramfs)
 {
 	char *text;
 	int err;
+
+	err = add_workdir(tree, boot_config);
+	if (err < 0)
+		return err;
 
 	for (size_t i = 0; i < sizeof(mount_points) / sizeof(mount_points[0]); i++) {
 		err = add_if_missing(tree, mount_points[i].path, S_IFDIR | mount_points[i].mode, 0,

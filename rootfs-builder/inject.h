@@ -18,7 +18,8 @@ int inject_find_binaries(const char *explicit_dir, const char *architecture, cha
 			 size_t size);
 
 /* Adds the ember binaries from bin_dir, the boot config, /dev/console, the mount points,
- * the agent token (when token_path is non-NULL) and, when initramfs is non-zero, /init. */
+ * the process's working directory when missing, the agent token (when token_path is
+ * non-NULL) and, when initramfs is non-zero, /init. */
 int inject_all(struct tree *tree, const char *bin_dir, json_t *boot_config,
 	       const char *token_path, int initramfs);
 

@@ -220,3 +220,10 @@ def test_boot_config_accepted_by_init(builder, busybox_image, ember_bin, tmp_pat
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "valid" in proc.stdout
+
+
+def test_missing_workdir_created(builder, busybox_image, tmp_path):
+    out = tmp_path / "root"
+    builder.build(busybox_image["oci"], out, "--format", "dir", "--workdir", "/srv/app")
+    assert (out / "srv/app").is_dir()
+    assert stat.S_IMODE(os.lstat(out / "srv/app").st_mode) == 0o755

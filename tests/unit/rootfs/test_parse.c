@@ -196,6 +196,21 @@ static void test_boot_config_path_default(void)
 	json_decref(image);
 }
 
+static void test_boot_config_invalid_image_env(void)
+{
+	struct boot_overrides o = {0};
+	json_t *image = json_pack("{s:{s:[s], s:[s,s,s]}}", "config", "Cmd", "/x", "Env", "BAD",
+				  "=x", "GOOD=1"),
+	       *config = NULL, *env;
+
+	CHECK_INT(boot_config_build(image, &o, NULL, &config), 0);
+	env = json_object_get(json_object_get(config, "process"), "env");
+	CHECK_INT(json_array_size(env), 2);
+	CHECK_STR(json_string_value(json_array_get(env, 1)), "GOOD=1");
+	json_decref(config);
+	json_decref(image);
+}
+
 static void test_ext4_plan(void)
 {
 	struct tree_stats stats = {.inodes = 60000, .data_blocks = 60000};
@@ -227,6 +242,7 @@ int main(void)
 	RUN(test_boot_config_defaults);
 	RUN(test_boot_config_overrides);
 	RUN(test_boot_config_path_default);
+	RUN(test_boot_config_invalid_image_env);
 	RUN(test_ext4_plan);
 	return check_summary("rootfs_parse");
 }
