@@ -22,7 +22,7 @@
  * quarter of the stack limit (2 MiB at the default 8 MiB) for execve's
  * strings, and the whole request must fit in one frame anyway. */
 #define EXEC_ARG_BYTES_MAX (512u * 1024u)
-/* Longest program name printed in the log. */
+/* Maximum length of a program name printed in the log. */
 #define EXEC_LOG_PROGRAM_MAX 128
 /* Maximum length of TERM, in bytes. */
 #define EXEC_TERM_MAX 64

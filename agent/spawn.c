@@ -248,17 +248,6 @@ int spawn_read_report(int report_fd, const char **stage)
 	return -failure.err;
 }
 
-void spawn_result_close(struct spawn_result *result)
-{
-	if (result->stdin_fd >= 0)
-		close(result->stdin_fd);
-	if (result->stdout_fd >= 0)
-		close(result->stdout_fd);
-	if (result->stderr_fd >= 0)
-		close(result->stderr_fd);
-	result->stdin_fd = result->stdout_fd = result->stderr_fd = -1;
-}
-
 int spawn_start(const struct spawn_request *request, struct spawn_result *result, int *report_fd)
 {
 	int pipes[3][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 } };

@@ -36,12 +36,10 @@ struct spawn_result {
  * descriptors are non-blocking and close-on-exec. */
 int spawn_start(const struct spawn_request *request, struct spawn_result *result, int *report_fd);
 
-/* Reads the child's report. Returns 0 once execve succeeded; -EAGAIN when
- * the child has not got there yet; or the child's -errno with *stage set to
- * the step that failed ("execute", "change directory to", ...). */
+/* Reads the child's report. Returns 0 once execve succeeded, or -EAGAIN
+ * while the child has not got there yet. Otherwise returns the child's
+ * -errno with *stage set to the failed step ("execute", "change directory
+ * to", ...). */
 int spawn_read_report(int report_fd, const char **stage);
-
-/* Closes the descriptors of result. */
-void spawn_result_close(struct spawn_result *result);
 
 #endif
