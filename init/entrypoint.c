@@ -293,6 +293,16 @@ static void watch_output(struct init *init)
 	fd_set_nonblock(init->output_fd, true);
 	loop_add(init->loop, init->output_fd, EPOLLIN, on_output, init);
 	if (init->pty_fd >= 0 && console_input_fd() >= 0) {
+		struct termios raw;
+
+		/* The PTY's line discipline does the echo, line editing and Ctrl-C;
+		 * a cooked console would do them a second time. */
+		if (tcgetattr(console_input_fd(), &raw) == 0) {
+			cfmakeraw(&raw);
+			if (tcsetattr(console_input_fd(), TCSANOW, &raw) < 0)
+				log_warn("failed to put the console in raw mode: %s; input is echoed "
+					 "twice", strerror(errno));
+		}
 		fd_set_nonblock(console_input_fd(), true);
 		loop_add(init->loop, console_input_fd(), EPOLLIN, on_console_input, init);
 	}

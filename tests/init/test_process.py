@@ -1,8 +1,10 @@
 """The entrypoint under ember-init: environment and user, output relay and
 PTY, signals, graceful shutdown, reaping and cgroup placement."""
 import os
+import pty
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -274,3 +276,42 @@ def test_pty_output_reaches_ring(root):
     result = root.boot()
     counts = [line.strip() for line in result.lines if line.strip().isdigit()]
     assert counts == ["1"], result.output
+
+
+def test_ctrl_c_through_console_pty(root):
+    """With a terminal as the console, Ctrl-C typed there reaches the
+    entrypoint's foreground group through init's relay."""
+    root.write_config(sh("echo ready; exec sleep 30", terminal=True))
+    master, slave = pty.openpty()
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+           "EMBER_CMDLINE_FILE": "/etc/ember/test-cmdline"}
+    proc = subprocess.Popen(root.command(), stdin=slave, stdout=slave, stderr=slave, env=env)
+    root.proc = proc  # so that the fixture's cleanup kills init by PID on failure
+    os.close(slave)
+    output = bytearray()
+
+    def read_console():
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            output.extend(chunk)
+
+    reader = threading.Thread(target=read_console, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 10
+        while b"ready" not in output and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert b"ready" in output, output
+        os.write(master, b"\x03")
+        proc.wait(timeout=15)
+    finally:
+        root.kill()
+    reader.join(timeout=2)
+    os.close(master)
+    text = output.decode(errors="replace")
+    assert "ember: exit status 130" in text, text
