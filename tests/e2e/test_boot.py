@@ -113,3 +113,20 @@ def test_boot_timings_in_info(ember_guest):
     steps = [line.split()[0] for line in timings.splitlines()]
     assert steps, timings
     print(f"host: boot to agent ready {ready_s:.2f}s; init steps {steps}")
+
+
+def test_cmdline_words_replace_cmd(ember_guest):
+    guest = ember_guest(base_config(), ready=False,
+                        append='-- /bin/sh -c "echo replaced-cmd; exit 9"')
+    assert guest.machine.exit_status(POWEROFF_TIMEOUT_S) == 9
+    assert "replaced-cmd" in guest.machine.console()
+
+
+def test_invalid_config_panics_with_location(ember_guest):
+    broken = b'{\n  "hostname": "x",\n  "process": {"args": ["/bin/sh",]}\n}\n'
+    guest = ember_guest(base_config(), ready=False, files={"/etc/ember/config.json": broken})
+    status = guest.machine.exit_status(POWEROFF_TIMEOUT_S)
+    console = guest.machine.console()
+    assert status is not None and status != 0, console[-2000:]
+    # FILE:LINE:COLUMN of the stray comma's closing bracket.
+    assert re.search(r"/etc/ember/config\.json:3:\d+: ", console), console[-2000:]
