@@ -77,12 +77,16 @@ build_layout() {
 }
 
 main() {
-	[ "$(id -u)" -eq 0 ] || die "run as root: debootstrap needs it"
-	command -v debootstrap >/dev/null || die "debootstrap is missing: run scripts/install-packages.sh"
-	command -v umoci >/dev/null || die "umoci is missing: run scripts/install-packages.sh"
-	mkdir -p "$cache"
-	[ -f "$tarball" ] || build_tarball
-	[ -f "$layout/index.json" ] || build_layout
+	# A cached layout needs neither root nor the tools.
+	if [ ! -f "$layout/index.json" ]; then
+		[ "$(id -u)" -eq 0 ] || die "run as root once: debootstrap and umoci need it"
+		command -v debootstrap >/dev/null ||
+			die "debootstrap is missing: run scripts/install-packages.sh"
+		command -v umoci >/dev/null || die "umoci is missing: run scripts/install-packages.sh"
+		mkdir -p "$cache"
+		[ -f "$tarball" ] || build_tarball
+		build_layout
+	fi
 	echo "$layout"
 }
 
