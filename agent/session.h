@@ -12,8 +12,11 @@
 #include "op.h"
 #include "ring.h"
 
-/* Output kept per stream (stdout, stderr), in bytes. */
-#define SESSION_RING_MAX (4u * 1024u * 1024u)
+/* Output kept per stream (stdout, stderr), in bytes. It covers what a cut
+ * Unix or vsock connection can have in flight (the send queue's high
+ * watermark plus a few hundred KiB of socket buffers), and costs at most
+ * 4 MiB per chatty session, 256 MiB at the default 64 sessions. */
+#define SESSION_RING_MAX (2u * 1024u * 1024u)
 /* After the process exits, how long to wait for stdout and stderr to reach
  * EOF before the exit status is sent anyway (a background child may hold
  * them open). */
