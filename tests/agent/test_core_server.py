@@ -346,3 +346,25 @@ def test_error_message_stays_utf8(agent):
     assert c.first(fields, 1) == CODE_NOT_FOUND
     message = c.first(fields, 3).decode("utf-8")
     assert "'no-such-??-prog'" in message
+
+
+def test_random_frames_leave_agent_serving(start_agent):
+    """Random bodies as Request and as ClientFrame after an exec: every one
+    is answered or dropped, and the agent keeps running."""
+    import random
+    # No grace period, so the abandoned sessions do not reach max_sessions.
+    agent = start_agent(args=["--grace", "0"])
+    rng = random.Random(1234)
+    for i in range(200):
+        body = bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 64)))
+        with c.Connection(agent.addr, timeout=5) as conn:
+            if i % 2:
+                conn.send_request(*c.exec_request([b"sleep", b"5"], stdin=True))
+                assert conn.recv()[0] == c.EXEC_STARTED
+            conn.send_raw(c.frame(body))
+            conn.sock.shutdown(socket.SHUT_WR)
+            while conn.recv()[0] not in (None, c.ERROR, c.EXIT):
+                pass
+    assert agent.proc.poll() is None
+    with c.Connection(agent.addr) as conn:
+        assert conn.unary(c.OP_PING)[0] == c.PONG
