@@ -34,8 +34,9 @@ struct copy_op {
 	int pidfd;
 	pid_t pid;
 	struct frame_reader reader;
-	uint8_t *out;            /* a client frame not yet fully written to the worker */
-	size_t out_len, out_off;
+	uint8_t *out;            /* buffer of the client frame being written to the worker */
+	size_t out_size, out_len, out_off;
+	bool out_pending;        /* out holds bytes the worker has not taken yet */
 	bool worker_paused;      /* reading from the worker waits for on_drained */
 	bool finished;           /* the worker's final frame went to the client */
 };
@@ -65,7 +66,7 @@ static void update_events(struct copy_op *op)
 	uint32_t events = 0;
 	if (!op->worker_paused && !op->finished)
 		events |= EPOLLIN;
-	if (op->out)
+	if (op->out_pending)
 		events |= EPOLLOUT;
 	loop_modify(op->loop, op->sock, events);
 }
@@ -82,7 +83,7 @@ static void fail_op(struct copy_op *op, const char *why)
  * is all written. */
 static void flush_to_worker(struct copy_op *op)
 {
-	while (op->out && op->out_off < op->out_len) {
+	while (op->out_pending && op->out_off < op->out_len) {
 		ssize_t n = send(op->sock, op->out + op->out_off, op->out_len - op->out_off,
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
@@ -92,18 +93,15 @@ static void flush_to_worker(struct copy_op *op)
 		if (n < 0) {
 			/* The worker stopped reading: its Error frame, if any, is
 			 * still readable from the socket. */
-			free(op->out);
-			op->out = NULL;
+			op->out_pending = false;
 			break;
 		}
 		op->out_off += (size_t)n;
 	}
-	if (op->out && op->out_off == op->out_len) {
-		free(op->out);
-		op->out = NULL;
-	}
+	if (op->out_pending && op->out_off == op->out_len)
+		op->out_pending = false;
 	if (op->conn)
-		conn_pause_reading(op->conn, op->out != NULL);
+		conn_pause_reading(op->conn, op->out_pending);
 	update_events(op);
 }
 
@@ -112,17 +110,36 @@ static void on_frame(struct conn *conn, const Ember__ClientFrame *frame, void *d
 	struct copy_op *op = data;
 	if (op->sock < 0 || op->finished)
 		return;
-	if (op->out) {
+	if (op->out_pending) {
 		/* Reading is paused while a frame is pending, so this cannot happen. */
 		fail_op(op, "client frame arrived while the worker was busy");
 		return;
 	}
-	int r = frame_encode(&frame->base, &op->out, &op->out_len);
-	if (r < 0) {
-		fail_op(op, strerror(-r));
+	/* The buffer is reused for every frame: a copy-in sends thousands of
+	 * chunk-sized frames. */
+	size_t body = protobuf_c_message_get_packed_size(&frame->base);
+	size_t len = EMBER_FRAME_HEADER + body;
+	if (body > EMBER_FRAME_MAX) {
+		fail_op(op, "client frame exceeds the frame limit");
 		return;
 	}
+	if (len > op->out_size) {
+		uint8_t *grown = realloc(op->out, len);
+		if (!grown) {
+			fail_op(op, strerror(ENOMEM));
+			return;
+		}
+		op->out = grown;
+		op->out_size = len;
+	}
+	op->out[0] = (uint8_t)(body >> 24);
+	op->out[1] = (uint8_t)(body >> 16);
+	op->out[2] = (uint8_t)(body >> 8);
+	op->out[3] = (uint8_t)body;
+	protobuf_c_message_pack(&frame->base, op->out + EMBER_FRAME_HEADER);
+	op->out_len = len;
 	op->out_off = 0;
+	op->out_pending = true;
 	flush_to_worker(op);
 }
 

@@ -189,6 +189,7 @@ static int copy_in(int fd, const Ember__CopyInRequest *request)
 		status = 1;
 	}
 	copy_report_free(&report);
+	copy_stream_release(&stream);
 out:
 	if (parent_fd >= 0)
 		close(parent_fd);
@@ -223,6 +224,7 @@ static int copy_out(int fd, const Ember__CopyOutRequest *request)
 				    report.error_message);
 	}
 	copy_report_free(&report);
+	copy_stream_release(&stream);
 	free(src);
 	return status;
 }

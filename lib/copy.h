@@ -87,7 +87,15 @@ struct copy_stream {
 	int peer_errno;
 	char peer_path[COPY_NAME_MAX + 1];
 	char peer_message[512];
+	/* Buffers reused for every frame, so a large copy does not allocate
+	 * (and fault in) a chunk-sized buffer per frame. Freed by
+	 * copy_stream_release. */
+	uint8_t *recv_body, *send_frame, *arena;
+	size_t arena_used, arena_size, send_size;
 };
+
+/* Frees the stream's buffers; the descriptor stays open. */
+void copy_stream_release(struct copy_stream *stream);
 
 /* Stores an Error frame's fields in the stream. */
 void copy_stream_set_peer_error(struct copy_stream *stream, const Ember__Error *error);
@@ -107,6 +115,7 @@ enum copy_frame_kind {
 struct copy_frame {
 	enum copy_frame_kind kind;
 	ProtobufCMessage *outer;  /* the decoded ClientFrame or AgentFrame */
+	struct copy_stream *stream;  /* whose arena holds the decoded frame */
 	const Ember__CopyEntry *entry;
 	const Ember__CopyData *data;
 	const Ember__CopyFileEnd *file_end;
@@ -115,7 +124,8 @@ struct copy_frame {
 	const Ember__Error *error;
 };
 
-/* Reads and decodes one frame. Returns 0; -ETIMEDOUT after idle_timeout_ms;
+/* Reads and decodes one frame, which stays valid until copy_frame_free; only
+ * one frame of a stream may be held at a time. Returns 0; -ETIMEDOUT after idle_timeout_ms;
  * -EBADMSG for a frame that does not decode; or the errors of frame_read. */
 int copy_stream_recv(struct copy_stream *stream, struct copy_frame *frame);
 void copy_frame_free(struct copy_frame *frame);

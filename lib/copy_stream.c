@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "io.h"
 
 uint64_t copy_now_ms(void)
 {
@@ -82,6 +83,67 @@ static void frame_from_agent(struct copy_frame *frame, const Ember__AgentFrame *
 	}
 }
 
+/* Bytes of the unpacking arena: a whole frame's content plus room for the
+ * message structures; larger needs fall back to malloc. */
+#define COPY_ARENA_SIZE (2 * EMBER_FRAME_MAX)
+
+static void *arena_alloc(void *data, size_t size)
+{
+	struct copy_stream *stream = data;
+	size_t aligned = (size + 15) & ~(size_t)15;
+	if (stream->arena && aligned <= stream->arena_size - stream->arena_used) {
+		void *p = stream->arena + stream->arena_used;
+		stream->arena_used += aligned;
+		return p;
+	}
+	return malloc(size);
+}
+
+static void arena_free(void *data, void *pointer)
+{
+	struct copy_stream *stream = data;
+	uint8_t *p = pointer;
+	if (stream->arena && p >= stream->arena && p < stream->arena + stream->arena_size)
+		return;  /* released all at once by copy_frame_free */
+	free(pointer);
+}
+
+void copy_stream_release(struct copy_stream *stream)
+{
+	free(stream->recv_body);
+	free(stream->send_frame);
+	free(stream->arena);
+	stream->recv_body = stream->send_frame = stream->arena = NULL;
+	stream->arena_used = stream->arena_size = stream->send_size = 0;
+}
+
+/* Reads one frame body into the stream's reusable buffer. Returns its length
+ * or the negative codes of frame_read. */
+static ssize_t read_body(struct copy_stream *stream)
+{
+	uint8_t header[EMBER_FRAME_HEADER];
+	ssize_t got = read_full(stream->fd, header, sizeof(header));
+	if (got < 0)
+		return got;
+	if (got == 0)
+		return -ENODATA;
+	if ((size_t)got < sizeof(header))
+		return -ECONNRESET;
+	uint32_t len;
+	int r = frame_parse_header(header, EMBER_FRAME_MAX, &len);
+	if (r < 0)
+		return r;
+	if (!stream->recv_body) {
+		stream->recv_body = malloc(EMBER_FRAME_MAX);
+		if (!stream->recv_body)
+			return -ENOMEM;
+	}
+	got = read_full(stream->fd, stream->recv_body, len);
+	if (got < 0)
+		return got;
+	return (size_t)got < len ? -ECONNRESET : (ssize_t)len;
+}
+
 int copy_stream_recv(struct copy_stream *stream, struct copy_frame *frame)
 {
 	memset(frame, 0, sizeof(*frame));
@@ -98,22 +160,27 @@ int copy_stream_recv(struct copy_stream *stream, struct copy_frame *frame)
 			return -ETIMEDOUT;
 	}
 
-	uint8_t *body;
-	size_t len;
-	int r = frame_read(stream->fd, EMBER_FRAME_MAX, &body, &len);
-	if (r < 0)
-		return r;
+	ssize_t len = read_body(stream);
+	if (len < 0)
+		return (int)len;
+	if (!stream->arena) {
+		stream->arena = malloc(COPY_ARENA_SIZE);
+		stream->arena_size = stream->arena ? COPY_ARENA_SIZE : 0;
+	}
+	stream->arena_used = 0;
+	ProtobufCAllocator allocator = { arena_alloc, arena_free, stream };
+	frame->stream = stream;
 
 	if (stream->side == COPY_SIDE_AGENT) {
-		Ember__ClientFrame *client = ember__client_frame__unpack(NULL, len, body);
-		free(body);
+		Ember__ClientFrame *client =
+			ember__client_frame__unpack(&allocator, (size_t)len, stream->recv_body);
 		if (!client)
 			return -EBADMSG;
 		frame->outer = &client->base;
 		frame_from_client(frame, client);
 	} else {
-		Ember__AgentFrame *agent = ember__agent_frame__unpack(NULL, len, body);
-		free(body);
+		Ember__AgentFrame *agent =
+			ember__agent_frame__unpack(&allocator, (size_t)len, stream->recv_body);
 		if (!agent)
 			return -EBADMSG;
 		frame->outer = &agent->base;
@@ -124,8 +191,11 @@ int copy_stream_recv(struct copy_stream *stream, struct copy_frame *frame)
 
 void copy_frame_free(struct copy_frame *frame)
 {
-	if (frame->outer)
-		protobuf_c_message_free_unpacked(frame->outer, NULL);
+	if (frame->outer) {
+		ProtobufCAllocator allocator = { arena_alloc, arena_free, frame->stream };
+		protobuf_c_message_free_unpacked(frame->outer, &allocator);
+		frame->stream->arena_used = 0;
+	}
 	frame->outer = NULL;
 }
 
@@ -177,11 +247,24 @@ static int send_message(struct copy_stream *stream, const ProtobufCMessage *mess
 			return r;
 	}
 
-	uint8_t *buf;
-	size_t len;
-	int r = frame_encode(message, &buf, &len);
-	if (r < 0)
-		return r;
+	size_t body = protobuf_c_message_get_packed_size(message);
+	if (body > EMBER_FRAME_MAX)
+		return -EMSGSIZE;
+	size_t len = EMBER_FRAME_HEADER + body;
+	if (len > stream->send_size) {
+		uint8_t *grown = realloc(stream->send_frame, len);
+		if (!grown)
+			return -ENOMEM;
+		stream->send_frame = grown;
+		stream->send_size = len;
+	}
+	uint8_t *buf = stream->send_frame;
+	buf[0] = (uint8_t)(body >> 24);
+	buf[1] = (uint8_t)(body >> 16);
+	buf[2] = (uint8_t)(body >> 8);
+	buf[3] = (uint8_t)body;
+	protobuf_c_message_pack(message, buf + EMBER_FRAME_HEADER);
+	int r = 0;
 	size_t done = 0;
 	while (done < len) {
 		ssize_t n = send(stream->fd, buf + done, len - done, MSG_NOSIGNAL);
@@ -195,7 +278,6 @@ static int send_message(struct copy_stream *stream, const ProtobufCMessage *mess
 		}
 		done += (size_t)n;
 	}
-	free(buf);
 	return r;
 }
 

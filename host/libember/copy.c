@@ -96,6 +96,7 @@ void copy_client_close(struct copy_client *client)
 		};
 		client->options->progress(&progress, client->options->progress_data);
 	}
+	copy_stream_release(&client->stream);
 	ember_conn_close(&client->conn);
 }
 
