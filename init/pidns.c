@@ -1,7 +1,7 @@
-/* Which namespaces ember-init shares with the machine. In a real guest it is
- * PID 1 of the initial namespaces. In a test or benchmark it runs in child
- * namespaces, so it must leave alone whatever it still shares with the machine
- * (a cgroup, UTS or network namespace that was not unshared). */
+/* Detection of the namespaces ember-init shares with the machine. In a real
+ * guest it is PID 1 of the initial namespaces. In a test or benchmark it runs
+ * in child namespaces, so it must leave alone whatever it still shares with the
+ * machine (a cgroup, UTS or network namespace that was not unshared). */
 #include "init.h"
 
 #include <sys/stat.h>
