@@ -62,10 +62,15 @@ void cgroup_setup(struct init *init)
 	struct stat st;
 	int r;
 
-	if (!ns_is_private(init, NS_CGROUP)) {
-		log_warn("skipped the cgroup layout: this child PID namespace shares the machine's "
-			 "cgroup namespace, so %s is the machine's root cgroup; unshare it under a "
-			 "cgroup of its own", CGROUP_ROOT);
+	/* The kernel's root cgroup has no cgroup.events (it cannot be frozen or
+	 * removed), so a namespace whose root lacks it is rooted at the machine's
+	 * root cgroup, even when the namespace itself is new.
+	 * NOTE: no test runs this refusal: a test of it would risk the machine's
+	 * own root cgroup if the check were wrong. */
+	if (!init->initial_pidns &&
+	    (!ns_is_private(init, NS_CGROUP) || access(CGROUP_ROOT "/cgroup.events", F_OK) < 0)) {
+		log_warn("skipped the cgroup layout: %s is the machine's root cgroup; run init in a "
+			 "cgroup namespace created inside a cgroup of its own", CGROUP_ROOT);
 		return;
 	}
 	if (stat(CGROUP_ROOT "/cgroup.procs", &st) < 0) {

@@ -315,3 +315,4 @@ def test_ctrl_c_through_console_pty(root):
     os.close(master)
     text = output.decode(errors="replace")
     assert "ember: exit status 130" in text, text
+
