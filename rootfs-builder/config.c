@@ -67,6 +67,7 @@ static int build_args(json_t *image, const struct boot_overrides *o, json_t **ar
 		log_error("the image has no Entrypoint or Cmd: give the process with --cmd or "
 			  "--entrypoint");
 		json_decref(*args);
+		*args = NULL;
 		err = -EINVAL;
 	}
 out:

@@ -181,6 +181,13 @@ static int inject_binary(struct tree *tree, const char *bin_dir, const char *nam
 		log_error("failed to read '%s': %s", source, strerror(-err));
 		return err;
 	}
+	/* Checked again on the bytes read: a build running meanwhile may have replaced it. */
+	if (size < sizeof(Elf64_Ehdr) || memcmp(data, ELFMAG, SELFMAG) != 0) {
+		log_error("'%s' is not an ELF executable (%zu bytes): rebuild it and retry", source,
+			  size);
+		free(data);
+		return -ENOEXEC;
+	}
 	err = inject_file(tree, path, data, size, 0755);
 	free(data);
 	return err;

@@ -458,24 +458,26 @@ struct tree_dentry *tree_put(struct tree *tree, struct tree_dentry *parent, cons
 int tree_link(struct tree *tree, struct tree_dentry *parent, const char *name,
 	      struct tree_dentry *target)
 {
+	struct tree_inode *inode = target->inode;
 	struct tree_dentry *old;
 
-	if (S_ISDIR(target->inode->mode))
+	if (S_ISDIR(inode->mode))
 		return -EPERM;
 	if (!*name)
 		return -EEXIST;
 	old = tree_lookup(tree, parent, name);
 	if (old == target)
 		return 0;
-	/* Keep the target alive while a dentry of the same name goes away. */
-	target->inode->nlink++;
+	/* Keep the inode alive while the old entry goes away: it may be the target's own
+	 * directory, which takes the target dentry with it. */
+	inode->nlink++;
 	if (old)
 		tree_remove(tree, old);
-	if (!new_dentry(tree, parent, name, target->inode)) {
-		inode_put(target->inode);
+	if (!new_dentry(tree, parent, name, inode)) {
+		inode_put(inode);
 		return -ENOMEM;
 	}
-	inode_put(target->inode);
+	inode_put(inode);
 	touch(tree, tree_lookup(tree, parent, name));
 	return 0;
 }

@@ -161,6 +161,13 @@ static void test_hardlink_outlives_target(void)
 	tree_remove(&tree, target);
 	CHECK_INT(link->inode->nlink, 1);
 	CHECK_INT(tree_link(&tree, tree.root, "c", tree_find(&tree, "", 0)), -EPERM);
+	/* A hardlink that replaces its own target's directory keeps the content. */
+	target = add("dir/file", S_IFREG | 0644);
+	CHECK_INT(tree_link(&tree, tree.root, "dir", target), 0);
+	link = tree_lookup(&tree, tree.root, "dir");
+	CHECK(link != NULL);
+	CHECK(S_ISREG(link->inode->mode));
+	CHECK_INT(link->inode->nlink, 1);
 	tree_free(&tree);
 }
 
