@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "copy.h"
 #include "copy_worker.h"
 #include "frame.h"
 #include "io.h"
@@ -33,7 +34,12 @@ struct copy_op {
 	int sock;                /* the agent's end of the socket pair, -1 when closed */
 	int pidfd;
 	pid_t pid;
-	struct frame_reader reader;
+	uint8_t header[EMBER_FRAME_HEADER];  /* the worker's frame being read */
+	size_t header_have;
+	uint8_t *body;           /* EMBER_FRAME_MAX bytes, reused for every frame */
+	uint32_t body_len;
+	size_t body_have;
+	struct copy_arena arena; /* unpacks the worker's frames */
 	uint8_t *out;            /* buffer of the client frame being written to the worker */
 	size_t out_size, out_len, out_off;
 	bool out_pending;        /* out holds bytes the worker has not taken yet */
@@ -45,7 +51,8 @@ static void op_free_if_done(struct copy_op *op)
 {
 	if (op->conn || op->pidfd >= 0)
 		return;
-	frame_reader_release(&op->reader);
+	free(op->body);
+	copy_arena_release(&op->arena);
 	free(op->out);
 	free(op);
 }
@@ -143,13 +150,47 @@ static void on_frame(struct conn *conn, const Ember__ClientFrame *frame, void *d
 	flush_to_worker(op);
 }
 
+/* Reads what the socket has of the worker's next frame. Returns 1 once the
+ * frame is complete in op->body, 0 when the socket is empty, -ENODATA when
+ * the worker closed between frames, or another negative errno. */
+static int read_worker_frame(struct copy_op *op)
+{
+	while (op->header_have < EMBER_FRAME_HEADER) {
+		ssize_t n = read(op->sock, op->header + op->header_have,
+				 EMBER_FRAME_HEADER - op->header_have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -errno;
+		if (n == 0)
+			return op->header_have ? -ECONNRESET : -ENODATA;
+		op->header_have += (size_t)n;
+		if (op->header_have == EMBER_FRAME_HEADER) {
+			int r = frame_parse_header(op->header, EMBER_FRAME_MAX, &op->body_len);
+			if (r < 0)
+				return r;
+			op->body_have = 0;
+		}
+	}
+	while (op->body_have < op->body_len) {
+		ssize_t n = read(op->sock, op->body + op->body_have, op->body_len - op->body_have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -errno;
+		if (n == 0)
+			return -ECONNRESET;
+		op->body_have += (size_t)n;
+	}
+	op->header_have = 0;
+	return 1;
+}
+
 /* Forwards complete frames from the worker until the client's queue is full. */
 static void read_worker(struct copy_op *op)
 {
 	while (op->sock >= 0 && !op->finished && !op->worker_paused) {
-		uint8_t *body;
-		size_t len;
-		int r = frame_reader_read(&op->reader, op->sock, &body, &len);
+		int r = read_worker_frame(op);
 		if (r == 0)
 			break;
 		if (r < 0) {
@@ -157,8 +198,10 @@ static void read_worker(struct copy_op *op)
 						  : strerror(-r));
 			return;
 		}
-		Ember__AgentFrame *frame = ember__agent_frame__unpack(NULL, len, body);
-		free(body);
+		copy_arena_reset(&op->arena);
+		ProtobufCAllocator allocator = copy_arena_allocator(&op->arena);
+		Ember__AgentFrame *frame = ember__agent_frame__unpack(&allocator, op->body_len,
+								      op->body);
 		if (!frame) {
 			fail_op(op, "the copy worker sent an invalid frame");
 			return;
@@ -178,7 +221,7 @@ static void read_worker(struct copy_op *op)
 			if (r == 0 && !conn_send_ready(op->conn))
 				op->worker_paused = true;
 		}
-		ember__agent_frame__free_unpacked(frame, NULL);
+		ember__agent_frame__free_unpacked(frame, &allocator);
 		if (r < 0 || op->finished) {
 			close_sock(op);
 			return;
@@ -277,11 +320,16 @@ static int start_copy(struct conn *conn, const Ember__Request *request, const ch
 	op->sock = -1;
 	op->pidfd = -1;
 	snprintf(op->conn_id, sizeof(op->conn_id), "%s", conn_id(conn));
-	frame_reader_init(&op->reader, EMBER_FRAME_MAX);
+	op->body = malloc(EMBER_FRAME_MAX);
+	if (!op->body) {
+		free(op);
+		return -ENOMEM;
+	}
 
 	int pair[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
 		int err = errno;
+		free(op->body);
 		free(op);
 		return ember_error(conn, EMBER__CODE__CODE_RESOURCE_EXHAUSTED, err,
 				   "failed to create a socket pair for %s: %s", name, strerror(err));
@@ -290,6 +338,7 @@ static int start_copy(struct conn *conn, const Ember__Request *request, const ch
 	close(pair[1]);
 	if (r < 0) {
 		close(pair[0]);
+		free(op->body);
 		free(op);
 		return ember_error(conn, EMBER__CODE__CODE_RESOURCE_EXHAUSTED, -r,
 				   "failed to start the %s worker: %s", name, strerror(-r));

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "agent.pb-c.h"
+#include "frame.h"
 
 /* Maximum length of an entry name or symlink target, in bytes (Linux PATH_MAX). */
 #define COPY_NAME_MAX 4096
@@ -60,6 +61,23 @@ int copy_open_by_walk(int dirfd, const char *path, int flags, mode_t mode);
 
 /* ------------------------------------------------------------ frames */
 
+/* A bump allocator for unpacking one frame at a time: allocations that fit
+ * come from one reused block and are released together by
+ * copy_arena_reset; larger ones fall back to malloc and free. */
+struct copy_arena {
+	uint8_t *base;
+	size_t used, size;
+};
+
+/* Bytes of an arena: a whole frame's content plus the message structures. */
+#define COPY_ARENA_SIZE (2 * EMBER_FRAME_MAX)
+
+/* Returns a protobuf-c allocator over arena, allocating its block on first
+ * use (without a block every allocation uses malloc). */
+ProtobufCAllocator copy_arena_allocator(struct copy_arena *arena);
+void copy_arena_reset(struct copy_arena *arena);
+void copy_arena_release(struct copy_arena *arena);
+
 enum copy_side {
 	COPY_SIDE_CLIENT,    /* sends ClientFrame, receives AgentFrame */
 	COPY_SIDE_AGENT,     /* sends AgentFrame, receives ClientFrame */
@@ -90,8 +108,9 @@ struct copy_stream {
 	/* Buffers reused for every frame, so a large copy does not allocate
 	 * (and fault in) a chunk-sized buffer per frame. Freed by
 	 * copy_stream_release. */
-	uint8_t *recv_body, *send_frame, *arena;
-	size_t arena_used, arena_size, send_size;
+	uint8_t *recv_body, *send_frame;
+	size_t send_size;
+	struct copy_arena arena;
 };
 
 /* Frees the stream's buffers; the descriptor stays open. */

@@ -83,17 +83,13 @@ static void frame_from_agent(struct copy_frame *frame, const Ember__AgentFrame *
 	}
 }
 
-/* Bytes of the unpacking arena: a whole frame's content plus room for the
- * message structures; larger needs fall back to malloc. */
-#define COPY_ARENA_SIZE (2 * EMBER_FRAME_MAX)
-
 static void *arena_alloc(void *data, size_t size)
 {
-	struct copy_stream *stream = data;
+	struct copy_arena *arena = data;
 	size_t aligned = (size + 15) & ~(size_t)15;
-	if (stream->arena && aligned <= stream->arena_size - stream->arena_used) {
-		void *p = stream->arena + stream->arena_used;
-		stream->arena_used += aligned;
+	if (arena->base && aligned <= arena->size - arena->used) {
+		void *p = arena->base + arena->used;
+		arena->used += aligned;
 		return p;
 	}
 	return malloc(size);
@@ -101,20 +97,41 @@ static void *arena_alloc(void *data, size_t size)
 
 static void arena_free(void *data, void *pointer)
 {
-	struct copy_stream *stream = data;
+	struct copy_arena *arena = data;
 	uint8_t *p = pointer;
-	if (stream->arena && p >= stream->arena && p < stream->arena + stream->arena_size)
-		return;  /* released all at once by copy_frame_free */
+	if (arena->base && p >= arena->base && p < arena->base + arena->size)
+		return;  /* released all at once by copy_arena_reset */
 	free(pointer);
+}
+
+ProtobufCAllocator copy_arena_allocator(struct copy_arena *arena)
+{
+	if (!arena->base) {
+		arena->base = malloc(COPY_ARENA_SIZE);
+		arena->size = arena->base ? COPY_ARENA_SIZE : 0;
+	}
+	return (ProtobufCAllocator){ arena_alloc, arena_free, arena };
+}
+
+void copy_arena_reset(struct copy_arena *arena)
+{
+	arena->used = 0;
+}
+
+void copy_arena_release(struct copy_arena *arena)
+{
+	free(arena->base);
+	arena->base = NULL;
+	arena->used = arena->size = 0;
 }
 
 void copy_stream_release(struct copy_stream *stream)
 {
 	free(stream->recv_body);
 	free(stream->send_frame);
-	free(stream->arena);
-	stream->recv_body = stream->send_frame = stream->arena = NULL;
-	stream->arena_used = stream->arena_size = stream->send_size = 0;
+	stream->recv_body = stream->send_frame = NULL;
+	stream->send_size = 0;
+	copy_arena_release(&stream->arena);
 }
 
 /* Reads one frame body into the stream's reusable buffer. Returns its length
@@ -163,12 +180,8 @@ int copy_stream_recv(struct copy_stream *stream, struct copy_frame *frame)
 	ssize_t len = read_body(stream);
 	if (len < 0)
 		return (int)len;
-	if (!stream->arena) {
-		stream->arena = malloc(COPY_ARENA_SIZE);
-		stream->arena_size = stream->arena ? COPY_ARENA_SIZE : 0;
-	}
-	stream->arena_used = 0;
-	ProtobufCAllocator allocator = { arena_alloc, arena_free, stream };
+	copy_arena_reset(&stream->arena);
+	ProtobufCAllocator allocator = copy_arena_allocator(&stream->arena);
 	frame->stream = stream;
 
 	if (stream->side == COPY_SIDE_AGENT) {
@@ -192,9 +205,9 @@ int copy_stream_recv(struct copy_stream *stream, struct copy_frame *frame)
 void copy_frame_free(struct copy_frame *frame)
 {
 	if (frame->outer) {
-		ProtobufCAllocator allocator = { arena_alloc, arena_free, frame->stream };
+		ProtobufCAllocator allocator = copy_arena_allocator(&frame->stream->arena);
 		protobuf_c_message_free_unpacked(frame->outer, &allocator);
-		frame->stream->arena_used = 0;
+		copy_arena_reset(&frame->stream->arena);
 	}
 	frame->outer = NULL;
 }
