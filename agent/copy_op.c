@@ -42,7 +42,7 @@ struct copy_op {
 	struct copy_arena arena; /* unpacks the worker's frames */
 	uint8_t *out;            /* buffer of the client frame being written to the worker */
 	size_t out_size, out_len, out_off;
-	bool out_pending;        /* out holds bytes the worker has not taken yet */
+	bool out_pending;        /* out contains bytes the worker has not read yet */
 	bool worker_paused;      /* reading from the worker waits for on_drained */
 	bool finished;           /* the worker's final frame went to the client */
 };
@@ -78,10 +78,10 @@ static void update_events(struct copy_op *op)
 	loop_modify(op->loop, op->sock, events);
 }
 
-static void fail_op(struct copy_op *op, const char *why)
+static void fail_op(struct copy_op *op, const char *reason)
 {
 	if (op->conn && !op->finished && !conn_is_closing(op->conn))
-		ember_error(op->conn, EMBER__CODE__CODE_INTERNAL, 0, "%s failed: %s", op->name, why);
+		ember_error(op->conn, EMBER__CODE__CODE_INTERNAL, 0, "%s failed: %s", op->name, reason);
 	op->finished = true;
 	close_sock(op);
 }

@@ -61,9 +61,9 @@ int copy_open_by_walk(int dirfd, const char *path, int flags, mode_t mode);
 
 /* ------------------------------------------------------------ frames */
 
-/* A bump allocator for unpacking one frame at a time: allocations that fit
- * come from one reused block and are released together by
- * copy_arena_reset; larger ones fall back to malloc and free. */
+/* A bump allocator for unpacking one frame at a time. Allocations that fit
+ * come from one reused block and are released together by copy_arena_reset.
+ * Larger ones fall back to malloc and free. */
 struct copy_arena {
 	uint8_t *base;
 	size_t used, size;
@@ -134,7 +134,7 @@ enum copy_frame_kind {
 struct copy_frame {
 	enum copy_frame_kind kind;
 	ProtobufCMessage *outer;  /* the decoded ClientFrame or AgentFrame */
-	struct copy_stream *stream;  /* whose arena holds the decoded frame */
+	struct copy_stream *stream;  /* the stream whose arena contains the decoded frame */
 	const Ember__CopyEntry *entry;
 	const Ember__CopyData *data;
 	const Ember__CopyFileEnd *file_end;
