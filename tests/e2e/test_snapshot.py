@@ -5,6 +5,7 @@ puts the clock right, the clones' random UUIDs and getrandom output differ
 after the reseed, and the exec session reattaches and finishes with its whole
 output."""
 import re
+import subprocess
 import time
 
 from ember_vm import EmberVM
@@ -20,16 +21,23 @@ CLOCK_TOLERANCE_S = 1.0
 
 def test_snapshot_two_clones(tmp_path, kernel, ember_guest):
     guest = ember_guest(base_config())
-    session = guest.ctl("exec", "--detach", "--", "/bin/sh", "-c",
-                        f"for i in $(seq 1 {SESSION_LINES}); do echo line-$i; sleep 1; done",
-                        check=True).stdout.strip()
-    assert session
-    guest.run("sleep 2")
+    # An attached session: its connection dies with the saved QEMU, and each
+    # clone reattaches by the session id that `ps` lists.
+    client = guest.popen("exec", "--", "/bin/sh", "-c",
+                         f"for i in $(seq 1 {SESSION_LINES}); do echo line-$i; sleep 1; done",
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert client.stdout.readline() == "line-1\n"
+    listed = [line.split() for line in guest.ctl("ps", check=True).stdout.splitlines()[1:]]
+    running = [fields[0] for fields in listed if "running" in fields and "seq" not in fields]
+    assert len(running) == 1, listed
+    session = running[0]
 
     state = tmp_path / "guest.state"
     source = guest.machine
     source.save(str(state))
     source.kill()
+    client.kill()
+    client.wait()
     # A clone's clock is behind by the time the file sat on disk.
     time.sleep(3)
 

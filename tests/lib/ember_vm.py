@@ -11,6 +11,7 @@ timeout and returns the CompletedProcess (text output). Readiness is
 forwarded connection before the guest listens.
 """
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -54,12 +55,18 @@ class EmberVM:
 
     def clock_offset(self):
         """Returns the guest's wall clock minus the host's, in seconds, as a
-        (low, high) range. busybox date prints whole seconds only, so the
-        range is about one second wide plus the exec's round trip."""
+        (low, high) range as wide as the exec's round trip. The guest time
+        comes from busybox adjtimex, which only reads the clock when given no
+        options."""
         before = time.time()
-        seconds = int(self.run("date +%s").strip())
+        output = self.run("adjtimex")
         after = time.time()
-        return seconds - after, seconds + 1 - before
+        seconds = re.search(r"time\.tv_sec:\s*(\d+)", output)
+        micros = re.search(r"time\.tv_usec:\s*(\d+)", output)
+        if not seconds or not micros:
+            raise AssertionError(f"no time in the guest's adjtimex output:\n{output}")
+        guest = int(seconds.group(1)) + int(micros.group(1)) / 1e6
+        return guest - after, guest - before
 
     def wait_ready(self, timeout=READY_TIMEOUT_S):
         """Waits for the agent with `emberctl wait-ready`, in short rounds so

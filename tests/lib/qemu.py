@@ -152,6 +152,8 @@ class Machine:
         self.qmp_path = os.path.join(self.workdir, "qmp.sock")
         self.qemu_log_path = os.path.join(self.workdir, "qemu.log")
         self.proc = None
+        self._qmp = None
+        self._qmp_socket = None
         self.started_at = None
         self.exited_at = None
 
@@ -249,6 +251,9 @@ class Machine:
 
     def kill(self):
         """Stops QEMU at once (by the PID this object started)."""
+        if self._qmp_socket is not None:
+            self._qmp_socket.close()
+            self._qmp = self._qmp_socket = None
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -273,28 +278,44 @@ class Machine:
     # ---------------------------------------------------------------- QMP
 
     def qmp(self, command, **arguments):
-        """Runs one QMP command and returns its "return" value."""
+        """Runs one QMP command and returns its "return" value. The machine
+        keeps one QMP connection open, because QEMU's QMP socket serves one
+        client at a time and refuses a new one until it has seen the last
+        one close."""
+        if self._qmp is None:
+            self._qmp = self._qmp_connect()
+        self._qmp.write(json.dumps({"execute": command, "arguments": arguments}) + "\n")
+        self._qmp.flush()
+        return self._qmp_reply(command)
+
+    def _qmp_connect(self):
         deadline = time.monotonic() + 10
         while not os.path.exists(self.qmp_path):
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise QemuError(f"no QMP socket at {self.qmp_path}\n{self.describe()}")
             time.sleep(CONSOLE_POLL_S)
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(30)
-            sock.connect(self.qmp_path)
-            stream = sock.makefile("rw")
-            json.loads(stream.readline())  # the greeting
-            for request in ({"execute": "qmp_capabilities"},
-                            {"execute": command, "arguments": arguments}):
-                stream.write(json.dumps(request) + "\n")
-                stream.flush()
-                while True:
-                    reply = json.loads(stream.readline())
-                    if "event" in reply:
-                        continue
-                    if "error" in reply:
-                        raise QemuError(f"QMP {request['execute']} failed: {reply['error']}")
-                    break
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(30)
+        sock.connect(self.qmp_path)
+        self._qmp_socket = sock
+        stream = sock.makefile("rw")
+        json.loads(stream.readline())  # the greeting
+        stream.write(json.dumps({"execute": "qmp_capabilities"}) + "\n")
+        stream.flush()
+        self._qmp = stream
+        self._qmp_reply("qmp_capabilities")
+        return stream
+
+    def _qmp_reply(self, command):
+        while True:
+            line = self._qmp.readline()
+            if not line:
+                raise QemuError(f"QMP connection closed during {command}\n{self.describe()}")
+            reply = json.loads(line)
+            if "event" in reply:
+                continue
+            if "error" in reply:
+                raise QemuError(f"QMP {command} failed: {reply['error']}")
             return reply.get("return")
 
     def save(self, path, timeout=120.0):
