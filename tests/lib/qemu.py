@@ -7,7 +7,7 @@ Usage:
         emberctl("-c", vm.agent_address, ...)
 
 Each machine runs `-M microvm` (ACPI on) with the Debian cloud kernel as its
-uncompressed vmlinux (PVH), TCG unless EMBER_QEMU_ACCEL says otherwise, user
+uncompressed vmlinux (PVH), TCG unless EMBER_QEMU_ACCEL names another accelerator, user
 networking with restrict=on and one hostfwd from 127.0.0.1:PORT to the guest's
 agent port, and a QMP socket for stop/migrate/cont. Every machine:
   - has its own temporary directory (console.log, qmp.sock, qemu.log);
