@@ -3,8 +3,8 @@
 
 Usage: /usr/bin/python3 tests/e2e/boot_timing.py [--boots N]
 
-Boots N guests one after another (TCG unless EMBER_QEMU_ACCEL says
-otherwise) and prints the median and range of:
+Boots N guests one after another (TCG unless EMBER_QEMU_ACCEL names another
+accelerator) and prints the median and range of:
   - from ember-init's own /run/ember/boot-timings (guest CLOCK_MONOTONIC,
     which starts near kernel start): PID 1 start, agent started, entrypoint
     started;
