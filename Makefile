@@ -92,6 +92,7 @@ include agent/agent.mk
 include host/host.mk
 include rootfs-builder/rootfs.mk
 include tests/tests.mk
+-include tests/arm64.mk
 -include bench/bench.mk
 -include tests/e2e/e2e.mk
 
