@@ -134,6 +134,9 @@ copy_round_trip() {
 	ctl cp :/root/result.txt "$demo_dir/result.txt"
 	sed 's/^/   /' "$demo_dir/result.txt"
 	echo "   host: $(sha256sum "$root/README.md")"
+	[ "$(sed -n 2p "$demo_dir/result.txt" | cut -d' ' -f1)" = "$(sha256sum <"$root/README.md" | cut -d' ' -f1)" ] ||
+		die "the guest's SHA-256 of README.md differs from the host's"
+	echo "   checksums match"
 }
 
 shutdown_vm() {
