@@ -122,6 +122,21 @@ def test_proc_file_read_to_end(cp, work_dir):
     assert len(expected) > 0
 
 
+def test_sysfs_file_read_to_end(cp, work_dir):
+    """sysfs reports 4096 bytes and no blocks for a file of a few bytes."""
+    source = "/sys/devices/system/cpu/online"
+    st = os.stat(source)
+    assert st.st_size == 4096
+    dest = os.path.join(work_dir, "online")
+    result = cp(":" + source, dest)
+    assert result.returncode == 0, result.stderr
+    with open(source, "rb") as f:
+        expected = f.read()
+    with open(dest, "rb") as f:
+        assert f.read() == expected
+    assert os.path.getsize(dest) == len(expected)
+
+
 def test_missing_source_names_path(cp, work_dir):
     result = cp(":" + os.path.join(work_dir, "absent"), os.path.join(work_dir, "x"))
     assert result.returncode != 0
