@@ -210,6 +210,30 @@ static json_t *pick_by_tag(const char *dir, json_t *manifests, const char *tag)
 	return NULL;
 }
 
+/* Writes the platforms of an index's entries as "linux/amd64, linux/arm64/v8". */
+static void list_platforms(json_t *manifests, char *out, size_t size)
+{
+	size_t i, used = 0;
+	json_t *entry;
+
+	snprintf(out, size, "no platforms");
+	json_array_foreach(manifests, i, entry) {
+		json_t *platform = json_object_get(entry, "platform");
+		const char *os = json_string_at(platform, "os");
+		const char *arch = json_string_at(platform, "architecture");
+		const char *variant = json_string_at(platform, "variant");
+		int n;
+
+		if (!os || !arch)
+			continue;
+		n = snprintf(out + used, size - used, "%s%s/%s%s%s", used ? ", " : "", os, arch,
+			     variant ? "/" : "", variant ? variant : "");
+		if (n < 0 || (size_t)n >= size - used)
+			break;
+		used += (size_t)n;
+	}
+}
+
 /* Resolves indexes (nested up to IMAGE_MAX_INDEX_DEPTH) to one manifest for the platform. */
 static int resolve_manifest(const char *dir, json_t *descriptor, const struct platform *platform,
 			    int depth, json_t **manifest, char **manifest_digest)
@@ -253,10 +277,13 @@ static int resolve_manifest(const char *dir, json_t *descriptor, const struct pl
 	    !json_object_get(json_array_get(manifests, 0), "platform"))
 		chosen = json_array_get(manifests, 0);
 	if (!chosen) {
-		log_error("index %s in '%s' has no image for %s/%s%s%s: choose another with "
-			  "--arch or --platform", json_string_at(descriptor, "digest"), dir,
+		char offered[512];
+
+		list_platforms(manifests, offered, sizeof(offered));
+		log_error("index %s in '%s' has no image for %s/%s%s%s: it offers %s (choose one "
+			  "with --arch or --platform)", json_string_at(descriptor, "digest"), dir,
 			  platform->os, platform->architecture, platform->variant[0] ? "/" : "",
-			  platform->variant);
+			  platform->variant, offered);
 		json_decref(document);
 		return -ENOENT;
 	}
