@@ -189,7 +189,8 @@ static struct archive *open_raw(const char *path)
 	return a;
 }
 
-int digest_uncompressed(const char *path, const char *expected, char actual[DIGEST_MAX_TEXT])
+int digest_uncompressed(const char *path, const char *expected, char actual[DIGEST_MAX_TEXT],
+			digest_progress_fn progress, void *progress_arg)
 {
 	struct digester digester;
 	struct archive *a;
@@ -206,8 +207,12 @@ int digest_uncompressed(const char *path, const char *expected, char actual[DIGE
 		digester_abort(&digester);
 		return -EINVAL;
 	}
-	while ((r = archive_read_data_block(a, &block, &size, &offset)) == ARCHIVE_OK)
+	while ((r = archive_read_data_block(a, &block, &size, &offset)) == ARCHIVE_OK) {
 		digester_update(&digester, block, size);
+		/* Compressed bytes consumed, so that the total matches the file size. */
+		if (progress)
+			progress((uint64_t)archive_filter_bytes(a, -1), progress_arg);
+	}
 	if (r != ARCHIVE_EOF) {
 		log_error("failed to decompress '%s': %s", path, archive_error_string(a));
 		archive_read_free(a);

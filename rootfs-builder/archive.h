@@ -38,7 +38,8 @@ void layer_reader_close(struct layer_reader *reader);
 
 /* Hashes the uncompressed stream of a (possibly compressed) file with the algorithm of
  * expected, writing the result to actual. */
-int digest_uncompressed(const char *path, const char *expected, char actual[DIGEST_MAX_TEXT]);
+int digest_uncompressed(const char *path, const char *expected, char actual[DIGEST_MAX_TEXT],
+			digest_progress_fn progress, void *progress_arg);
 
 /* Reads a file, decompressing gzip, xz or zstd detected from its first bytes, into a new
  * buffer of *size bytes (at most ARCHIVE_MAX_MEMORY_FILE). Returns 0 or -errno. */

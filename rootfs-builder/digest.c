@@ -78,8 +78,10 @@ void digester_abort(struct digester *digester)
 	digester->ctx = NULL;
 }
 
-int digest_file(const char *path, const char *expected, char actual[DIGEST_MAX_TEXT])
+int digest_file(const char *path, const char *expected, char actual[DIGEST_MAX_TEXT],
+		digest_progress_fn progress, void *progress_arg)
 {
+	uint64_t total = 0;
 	static unsigned char buf[DIGEST_READ_CHUNK];
 	struct digester digester;
 	int fd, err;
@@ -104,6 +106,9 @@ int digest_file(const char *path, const char *expected, char actual[DIGEST_MAX_T
 			return err;
 		}
 		digester_update(&digester, buf, (size_t)n);
+		total += (uint64_t)n;
+		if (progress)
+			progress(total, progress_arg);
 	}
 	close(fd);
 	digester_finish(&digester, actual);

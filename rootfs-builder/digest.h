@@ -4,6 +4,7 @@
 #define EMBER_ROOTFS_DIGEST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/evp.h>
 
@@ -29,7 +30,12 @@ void digester_update(struct digester *digester, const void *buf, size_t len);
 void digester_finish(struct digester *digester, char text[DIGEST_MAX_TEXT]);
 void digester_abort(struct digester *digester);
 
-/* Hashes a whole file with the algorithm of expected; writes the result into actual. */
-int digest_file(const char *path, const char *expected, char actual[DIGEST_MAX_TEXT]);
+/* Called with the bytes hashed so far. */
+typedef void (*digest_progress_fn)(uint64_t bytes, void *arg);
+
+/* Hashes a whole file with the algorithm of expected; writes the result into actual.
+ * progress (may be NULL) is called after every chunk. */
+int digest_file(const char *path, const char *expected, char actual[DIGEST_MAX_TEXT],
+		digest_progress_fn progress, void *progress_arg);
 
 #endif

@@ -64,9 +64,10 @@ int image_open(const char *reference, const struct platform *platform, const cha
 	       const char *staging_parent, struct image *image);
 void image_free(struct image *image);
 
-/* Hashes every layer blob and compares it with its digest (or diff_id). Logs a mismatch and
- * returns -EBADMSG. */
-int image_verify_layers(const struct image *image);
+/* Hashes every layer blob and compares it with its digest (or diff_id). progress (may be
+ * NULL) gets the bytes of all layers hashed so far. Logs a mismatch and returns -EBADMSG. */
+int image_verify_layers(const struct image *image, void (*progress)(uint64_t bytes, void *arg),
+			void *progress_arg);
 
 /* Transports, for dispatch and for unit tests. */
 enum image_transport {

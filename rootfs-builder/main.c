@@ -350,19 +350,26 @@ static const char *staging_parent(void)
 	return tmpdir && *tmpdir ? tmpdir : "/var/tmp";
 }
 
-static void report_layer_bytes(uint64_t bytes, void *arg)
+static void report_bytes(uint64_t bytes, void *arg)
 {
 	progress_update(arg, bytes);
 }
 
-static int apply_layers(struct tree *tree, const struct image *image, struct progress *progress)
+static uint64_t layer_bytes(const struct image *image)
 {
-	uint64_t total = 0, base = 0;
-	int err = 0;
+	uint64_t total = 0;
 
 	for (size_t i = 0; i < image->layer_count; i++)
 		total += image->layers[i].size > 0 ? (uint64_t)image->layers[i].size : 0;
-	progress_stage(progress, "layer", image->layer_count, total);
+	return total;
+}
+
+static int apply_layers(struct tree *tree, const struct image *image, struct progress *progress)
+{
+	uint64_t base = 0;
+	int err = 0;
+
+	progress_stage(progress, "layer", image->layer_count, layer_bytes(image), 1);
 	for (size_t i = 0; i < image->layer_count && err == 0; i++) {
 		const struct image_layer *layer = &image->layers[i];
 		struct layer_reader reader;
@@ -374,7 +381,7 @@ static int apply_layers(struct tree *tree, const struct image *image, struct pro
 			err = layer_apply_directory(tree, layer->path);
 			continue;
 		}
-		err = layer_reader_open(&reader, layer, report_layer_bytes, progress);
+		err = layer_reader_open(&reader, layer, report_bytes, progress);
 		if (err < 0)
 			break;
 		snprintf(source, sizeof(source), "layer %zu", i + 1);
@@ -407,7 +414,7 @@ static int write_output(struct tree *tree, struct build_options *o, struct progr
 	snprintf(temp_output, sizeof(temp_output), "%s.tmp-%d", o->output, (int)getpid());
 	o->out.progress = report_inodes;
 	o->out.progress_arg = progress;
-	progress_stage(progress, "writing inodes", 0, 0);
+	progress_stage(progress, "writing inodes", 0, 0, 0);
 	switch (o->format) {
 	case FORMAT_EXT4:
 		err = ext4_write(tree, temp_output, &o->out);
@@ -450,7 +457,10 @@ static int build(struct build_options *o)
 	err = image_open(o->image, &o->platform, o->config_path, staging_parent(), &image);
 	if (err < 0)
 		return err;
-	err = image_verify_layers(&image);
+	progress_init(&progress, o->quiet);
+	progress_stage(&progress, "verifying", 0, layer_bytes(&image), 1);
+	err = image_verify_layers(&image, report_bytes, &progress);
+	progress_finish(&progress);
 	if (err < 0)
 		goto out_image;
 	err = inject_find_binaries(o->ember_bin, image.architecture, bin_dir, sizeof(bin_dir));
@@ -464,7 +474,6 @@ static int build(struct build_options *o)
 		log_error("failed to create a spool file in '%s': %s", spool_dir, strerror(-err));
 		goto out_image;
 	}
-	progress_init(&progress, o->quiet);
 	err = apply_layers(&tree, &image, &progress);
 	progress_finish(&progress);
 	if (err < 0)

@@ -84,7 +84,7 @@ int image_read_json(const char *path, const char *digest, json_t **json)
 		return -EFBIG;
 	}
 	if (digest) {
-		err = digest_file(path, digest, actual);
+		err = digest_file(path, digest, actual, NULL, NULL);
 		if (err < 0) {
 			log_error("failed to hash '%s': %s", path, strerror(-err));
 			return err;

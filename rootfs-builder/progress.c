@@ -22,8 +22,10 @@ void progress_init(struct progress *progress, int quiet)
 	progress->enabled = !quiet && isatty(STDERR_FILENO);
 }
 
-void progress_stage(struct progress *progress, const char *stage, uint64_t steps, uint64_t total)
+void progress_stage(struct progress *progress, const char *stage, uint64_t steps, uint64_t total,
+		    int in_bytes)
 {
+	progress->in_bytes = in_bytes;
 	progress->stage = stage;
 	progress->steps = steps;
 	progress->total = total;
@@ -54,6 +56,9 @@ void progress_update(struct progress *progress, uint64_t done)
 		fprintf(stderr, "\r\033[K%s %llu/%llu  %.1f / %.1f MiB", progress->stage,
 			(unsigned long long)progress->step, (unsigned long long)progress->steps,
 			(double)(progress->base + done) / MIB, (double)progress->total / MIB);
+	else if (progress->in_bytes)
+		fprintf(stderr, "\r\033[K%s  %.1f / %.1f MiB", progress->stage, (double)done / MIB,
+			(double)progress->total / MIB);
 	else
 		fprintf(stderr, "\r\033[K%s  %llu / %llu", progress->stage,
 			(unsigned long long)done, (unsigned long long)progress->total);

@@ -195,8 +195,24 @@ void image_free(struct image *image)
 	memset(image, 0, sizeof(*image));
 }
 
-int image_verify_layers(const struct image *image)
+struct verify_progress {
+	void (*progress)(uint64_t bytes, void *arg);
+	void *arg;
+	uint64_t base; /* bytes of the layers already hashed */
+};
+
+static void report_verified(uint64_t bytes, void *arg)
 {
+	struct verify_progress *verify = arg;
+
+	verify->progress(verify->base + bytes, verify->arg);
+}
+
+int image_verify_layers(const struct image *image, void (*progress)(uint64_t bytes, void *arg),
+			void *progress_arg)
+{
+	struct verify_progress verify = {progress, progress_arg, 0};
+	digest_progress_fn report = progress ? report_verified : NULL;
 	char actual[DIGEST_MAX_TEXT];
 
 	for (size_t i = 0; i < image->layer_count; i++) {
@@ -209,9 +225,10 @@ int image_verify_layers(const struct image *image)
 		/* A descriptor's digest covers the blob's bytes; a diff_id covers the
 		 * uncompressed tar. */
 		if (layer->digest)
-			err = digest_file(layer->path, expected, actual);
+			err = digest_file(layer->path, expected, actual, report, &verify);
 		else
-			err = digest_uncompressed(layer->path, expected, actual);
+			err = digest_uncompressed(layer->path, expected, actual, report, &verify);
+		verify.base += layer->size > 0 ? (uint64_t)layer->size : 0;
 		if (err < 0) {
 			log_error("failed to hash layer %zu '%s': %s", i + 1, layer->path,
 				  strerror(-err));

@@ -141,6 +141,7 @@ def test_progress_on_terminal_only(rootfs_bin, busybox_image, tmp_path):
     _, status = os.waitpid(pid, 0)
     os.close(fd)
     assert os.waitstatus_to_exitcode(status) == 0
+    assert b"verifying" in output
     assert b"layer 1/1" in output
     assert b"\r" in output
 
