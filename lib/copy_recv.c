@@ -24,6 +24,13 @@ struct pending_dir {
 	struct timespec mtime;
 };
 
+/* An open-addressing hash index from a path to its position in one of the
+ * receiver's arrays, so lookups stay constant-time in large trees. */
+struct name_index {
+	size_t *slots;           /* position + 1, or 0 for an empty slot */
+	size_t capacity;         /* a power of two */
+};
+
 /* The file being received. */
 struct open_file {
 	int fd;                  /* -1 when no file is open */
@@ -44,8 +51,10 @@ struct receiver {
 	uint64_t size_max;
 	struct pending_dir *dirs;
 	size_t dir_count, dir_capacity;
+	struct name_index dir_index;
 	char **files;            /* paths of received files, the valid hardlink targets */
 	size_t file_count, file_capacity;
+	struct name_index file_index;
 	uint64_t entry_count;
 	unsigned temp_counter;
 	struct open_file file;
@@ -99,8 +108,86 @@ static int fail(struct receiver *receiver, int err, const char *path, const char
 				strerror(-err));
 }
 
+typedef const char *(*index_key_fn)(const struct receiver *receiver, size_t position);
+
+static size_t hash_name(const char *name)
+{
+	size_t hash = 14695981039346656037ull;  /* FNV-1a */
+	for (; *name; name++)
+		hash = (hash ^ (unsigned char)*name) * 1099511628211ull;
+	return hash;
+}
+
+/* Returns the position stored for name, or -1. */
+static long index_find(const struct receiver *receiver, const struct name_index *index,
+		       index_key_fn key, const char *name)
+{
+	if (index->capacity == 0)
+		return -1;
+	for (size_t i = hash_name(name) & (index->capacity - 1);; i = (i + 1) & (index->capacity - 1)) {
+		if (index->slots[i] == 0)
+			return -1;
+		if (strcmp(key(receiver, index->slots[i] - 1), name) == 0)
+			return (long)(index->slots[i] - 1);
+	}
+}
+
+static void index_put(const struct receiver *receiver, struct name_index *index,
+		      index_key_fn key, size_t position)
+{
+	size_t i = hash_name(key(receiver, position)) & (index->capacity - 1);
+	while (index->slots[i] != 0)
+		i = (i + 1) & (index->capacity - 1);
+	index->slots[i] = position + 1;
+}
+
+/* Adds position (the newest of count entries), growing the table to keep
+ * it at most half full. */
+static int index_add(const struct receiver *receiver, struct name_index *index, index_key_fn key,
+		     size_t position, size_t count)
+{
+	if (2 * count > index->capacity) {
+		size_t capacity = index->capacity ? 2 * index->capacity : 64;
+		while (2 * count > capacity)
+			capacity *= 2;
+		size_t *slots = calloc(capacity, sizeof(*slots));
+		if (!slots)
+			return -ENOMEM;
+		free(index->slots);
+		index->slots = slots;
+		index->capacity = capacity;
+		for (size_t i = 0; i < count; i++)
+			if (i != position)
+				index_put(receiver, index, key, i);
+	}
+	index_put(receiver, index, key, position);
+	return 0;
+}
+
+static const char *dir_key(const struct receiver *receiver, size_t position)
+{
+	return receiver->dirs[position].path;
+}
+
+static const char *file_key(const struct receiver *receiver, size_t position)
+{
+	return receiver->files[position];
+}
+
+/* Records a directory's metadata for finish_directories. A directory named
+ * twice (a tar archive may list a parent after a synthesized one) keeps the
+ * last metadata. */
 static int remember_dir(struct receiver *receiver, const char *path, const Ember__CopyEntry *entry)
 {
+	long known = index_find(receiver, &receiver->dir_index, dir_key, path);
+	if (known >= 0) {
+		struct pending_dir *dir = &receiver->dirs[known];
+		dir->mode = entry->mode;
+		dir->uid = entry->uid;
+		dir->gid = entry->gid;
+		dir->mtime = (struct timespec){ entry->mtime_sec, entry->mtime_nsec };
+		return 0;
+	}
 	if (receiver->dir_count == receiver->dir_capacity) {
 		size_t capacity = receiver->dir_capacity ? 2 * receiver->dir_capacity : 32;
 		struct pending_dir *dirs = realloc(receiver->dirs, capacity * sizeof(*dirs));
@@ -119,11 +206,14 @@ static int remember_dir(struct receiver *receiver, const char *path, const Ember
 		.gid = entry->gid,
 		.mtime = { entry->mtime_sec, entry->mtime_nsec },
 	};
-	return 0;
+	return index_add(receiver, &receiver->dir_index, dir_key, receiver->dir_count - 1,
+			 receiver->dir_count);
 }
 
 static int remember_file(struct receiver *receiver, const char *name)
 {
+	if (index_find(receiver, &receiver->file_index, file_key, name) >= 0)
+		return 0;  /* replaced by a later entry of the same name */
 	if (receiver->file_count == receiver->file_capacity) {
 		size_t capacity = receiver->file_capacity ? 2 * receiver->file_capacity : 64;
 		char **files = realloc(receiver->files, capacity * sizeof(*files));
@@ -136,15 +226,13 @@ static int remember_file(struct receiver *receiver, const char *name)
 	if (!copy)
 		return -ENOMEM;
 	receiver->files[receiver->file_count++] = copy;
-	return 0;
+	return index_add(receiver, &receiver->file_index, file_key, receiver->file_count - 1,
+			 receiver->file_count);
 }
 
 static bool is_received_file(const struct receiver *receiver, const char *name)
 {
-	for (size_t i = receiver->file_count; i-- > 0;)
-		if (strcmp(receiver->files[i], name) == 0)
-			return true;
-	return false;
+	return index_find(receiver, &receiver->file_index, file_key, name) >= 0;
 }
 
 /* Replaces base in dir_fd with the entry already linked as temp_name. */
@@ -401,8 +489,10 @@ static int make_directory(struct receiver *receiver, const Ember__CopyEntry *ent
 	if (dir_fd < 0)
 		return fail(receiver, dir_fd, path, "open the directory of");
 	int r = 0;
+	bool existed = false;
 	if (mkdirat(dir_fd, base, 0700) < 0) {
 		struct stat st;
+		existed = true;
 		if (errno != EEXIST)
 			r = fail(receiver, -errno, path, "create directory");
 		else if (fstatat(dir_fd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -413,7 +503,7 @@ static int make_directory(struct receiver *receiver, const Ember__CopyEntry *ent
 					     "directory exists there", path);
 	}
 	close(dir_fd);
-	if (r == 0)
+	if (r == 0 && !(entry->implied && existed))
 		r = remember_dir(receiver, path, entry);
 	return r;
 }
@@ -669,5 +759,7 @@ int copy_recv_tree(struct copy_stream *stream, int parent_fd, const char *root_n
 	for (size_t i = 0; i < receiver.file_count; i++)
 		free(receiver.files[i]);
 	free(receiver.files);
+	free(receiver.dir_index.slots);
+	free(receiver.file_index.slots);
 	return r;
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -319,10 +320,110 @@ int ember_copy_out_tar(struct ember_client *client, const char *guest_src, int t
 	return r;
 }
 
+/* Directory names already sent, so a member whose parents the archive does
+ * not list gets them created first (tar archives of single files omit them). */
+struct dir_set {
+	char **slots;
+	size_t capacity, count;
+};
+
+static size_t hash_name(const char *name)
+{
+	size_t hash = 14695981039346656037ull;  /* FNV-1a */
+	for (; *name; name++)
+		hash = (hash ^ (unsigned char)*name) * 1099511628211ull;
+	return hash;
+}
+
+static bool dir_set_contains(const struct dir_set *set, const char *name, size_t len)
+{
+	if (set->capacity == 0)
+		return false;
+	char key[COPY_NAME_MAX + 1];
+	memcpy(key, name, len);
+	key[len] = '\0';
+	for (size_t i = hash_name(key) & (set->capacity - 1);; i = (i + 1) & (set->capacity - 1)) {
+		if (!set->slots[i])
+			return false;
+		if (strcmp(set->slots[i], key) == 0)
+			return true;
+	}
+}
+
+static void dir_set_put(struct dir_set *set, char *name)
+{
+	size_t i = hash_name(name) & (set->capacity - 1);
+	while (set->slots[i])
+		i = (i + 1) & (set->capacity - 1);
+	set->slots[i] = name;
+}
+
+static int dir_set_add(struct dir_set *set, const char *name, size_t len)
+{
+	if (set->count >= COPY_ENTRIES_MAX)
+		return -E2BIG;
+	if (2 * (set->count + 1) > set->capacity) {
+		size_t capacity = set->capacity ? 2 * set->capacity : 64;
+		char **slots = calloc(capacity, sizeof(*slots));
+		if (!slots)
+			return -ENOMEM;
+		char **old = set->slots;
+		size_t old_capacity = set->capacity;
+		set->slots = slots;
+		set->capacity = capacity;
+		for (size_t i = 0; i < old_capacity; i++)
+			if (old[i])
+				dir_set_put(set, old[i]);
+		free(old);
+	}
+	char *copy = strndup(name, len);
+	if (!copy)
+		return -ENOMEM;
+	dir_set_put(set, copy);
+	set->count++;
+	return 0;
+}
+
+static void dir_set_free(struct dir_set *set)
+{
+	for (size_t i = 0; i < set->capacity; i++)
+		free(set->slots[i]);
+	free(set->slots);
+	memset(set, 0, sizeof(*set));
+}
+
+/* Sends a DIRECTORY entry for every parent of name not sent yet. */
+static int send_missing_parents(struct copy_client *session, struct dir_set *sent,
+				const char *name)
+{
+	if (copy_name_check(name, strlen(name)) < 0)
+		return 0;  /* the receiver rejects the member itself, naming it */
+	for (const char *slash = strchr(name, '/'); slash; slash = strchr(slash + 1, '/')) {
+		size_t len = (size_t)(slash - name);
+		if (len == 0 || len > COPY_NAME_MAX || dir_set_contains(sent, name, len))
+			continue;
+		char parent[COPY_NAME_MAX + 1];
+		memcpy(parent, name, len);
+		parent[len] = '\0';
+		Ember__CopyEntry entry = EMBER__COPY_ENTRY__INIT;
+		entry.name = ember_bytes(parent);
+		entry.type = EMBER__COPY_ENTRY__TYPE__DIRECTORY;
+		entry.mode = 0755;
+		entry.mtime_sec = time(NULL);
+		entry.implied = true;
+		int r = copy_stream_send_entry(&session->stream, &entry);
+		if (r == 0)
+			r = dir_set_add(sent, name, len);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* Sends one archive member as copy entries: its header, then for a file its
  * content in chunks and its SHA-256. */
 static int send_member(struct copy_client *session, int tar_fd, const struct tar_header *header,
-		       uint8_t *buffer, struct copy_report *report)
+		       uint8_t *buffer, struct dir_set *sent, struct copy_report *report)
 {
 	const char *name = header->name;
 	while (strncmp(name, "./", 2) == 0)
@@ -353,7 +454,11 @@ static int send_member(struct copy_client *session, int tar_fd, const struct tar
 				 header->typeflag);
 		return tar_skip(tar_fd, header->size, true);
 	}
-	int r = copy_stream_send_entry(&session->stream, &entry);
+	int r = send_missing_parents(session, sent, name);
+	if (r == 0)
+		r = copy_stream_send_entry(&session->stream, &entry);
+	if (r == 0 && header->type == TAR_DIRECTORY && !dir_set_contains(sent, name, strlen(name)))
+		r = dir_set_add(sent, name, strlen(name));
 	if (r < 0 || header->type != TAR_FILE)
 		return r < 0 ? r : tar_skip(tar_fd, header->size, header->type != TAR_FILE);
 
@@ -395,10 +500,7 @@ int ember_copy_in_tar(struct ember_client *client, int tar_fd, const char *guest
 				       "invalid guest path '%s': it must be absolute",
 				       guest_dest ? guest_dest : "");
 
-	/* The archive's members are merged into guest_dest, which must exist.
-	 * NOTE: a member whose parent directory is not in the archive before it
-	 * fails with "No such file or directory"; archives made by tar(1) from a
-	 * directory list every directory first. */
+	/* The archive's members are merged into guest_dest, which must exist. */
 	Ember__CopyInRequest copy = EMBER__COPY_IN_REQUEST__INIT;
 	copy.dest = ember_bytes(guest_dest);
 	copy.user = (char *)(uintptr_t)(options->user ? options->user : "");
@@ -422,6 +524,7 @@ int ember_copy_in_tar(struct ember_client *client, int tar_fd, const char *guest
 
 	struct copy_report report;
 	copy_report_init(&report);
+	struct dir_set sent = { 0 };
 	Ember__CopyEntry root = EMBER__COPY_ENTRY__INIT;
 	root.type = EMBER__COPY_ENTRY__TYPE__DIRECTORY;
 	root.mode = 0755;
@@ -438,7 +541,7 @@ int ember_copy_in_tar(struct ember_client *client, int tar_fd, const char *guest
 					     : strerror(-r));
 			break;
 		}
-		r = send_member(&session, tar_fd, &header, buffer, &report);
+		r = send_member(&session, tar_fd, &header, buffer, &sent, &report);
 		tar_header_free(&header);
 	}
 	if (r == 0)
@@ -448,6 +551,7 @@ int ember_copy_in_tar(struct ember_client *client, int tar_fd, const char *guest
 	else
 		r = copy_client_wait_result(&session, result, err);
 	copy_report_free(&report);
+	dir_set_free(&sent);
 	copy_client_close(&session);
 	free(buffer);
 	return r;

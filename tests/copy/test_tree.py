@@ -257,3 +257,26 @@ def test_symlink_source_copied_as_link_unless_followed(cp, work_dir):
     assert not os.path.islink(followed)
     with open(followed) as f:
         assert f.read() == "content\n"
+
+
+def test_tar_stream_in_creates_missing_parents(cp, work_dir):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as archive:
+        info = tarfile.TarInfo("a/b/c.txt")
+        info.size = 3
+        archive.addfile(info, io.BytesIO(b"abc"))
+        later = tarfile.TarInfo("a/b")
+        later.type = tarfile.DIRTYPE
+        later.mode = 0o711
+        archive.addfile(later)
+    guest = os.path.join(work_dir, "guest")
+    os.makedirs(os.path.join(guest, "a"))
+    os.chmod(os.path.join(guest, "a"), 0o700)
+
+    result = cp("-", ":" + guest, input=buf.getvalue())
+    assert result.returncode == 0, result.stderr
+    with open(os.path.join(guest, "a", "b", "c.txt"), "rb") as f:
+        assert f.read() == b"abc"
+    # An existing parent keeps its mode; a listed directory gets its own.
+    assert oct(os.stat(os.path.join(guest, "a")).st_mode & 0o7777) == oct(0o700)
+    assert oct(os.stat(os.path.join(guest, "a", "b")).st_mode & 0o7777) == oct(0o711)
