@@ -102,9 +102,9 @@ static mode_t entry_mode(const struct receiver *receiver, uint32_t mode)
 	return receiver->options->preserve_special ? (mode & 07777) : (mode & 0777);
 }
 
-static int fail(struct receiver *receiver, int err, const char *path, const char *what)
+static int fail(struct receiver *receiver, int err, const char *path, const char *action)
 {
-	return copy_report_fail(receiver->report, err, path, "failed to %s '%s': %s", what, path,
+	return copy_report_fail(receiver->report, err, path, "failed to %s '%s': %s", action, path,
 				strerror(-err));
 }
 
@@ -700,10 +700,10 @@ int copy_recv_tree(struct copy_stream *stream, int parent_fd, const char *root_n
 		struct copy_frame frame;
 		r = copy_stream_recv(stream, &frame);
 		if (r < 0) {
-			const char *why = r == -ENODATA || r == -ECONNRESET
+			const char *reason = r == -ENODATA || r == -ECONNRESET
 					? "the peer closed the connection" : strerror(-r);
 			r = copy_report_fail(report, r == -ENODATA ? -ECONNRESET : r,
-					     receiver.file.path, "copy interrupted: %s", why);
+					     receiver.file.path, "copy interrupted: %s", reason);
 			break;
 		}
 		switch (frame.kind) {
