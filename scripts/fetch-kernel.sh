@@ -5,16 +5,19 @@
 # `dpkg -x` into a cache; it is never installed. The cache directory holds:
 #   vmlinuz          the bzImage from the package
 #   vmlinux          the uncompressed kernel (booted through PVH), cut out of
-#                    the bzImage payload
+#                    the bzImage payload (amd64)
+#   Image            the uncompressed arm64 kernel Image (arm64)
 #   modules/         the package's lib/modules/VERSION tree, with modules.dep
 #   config           the kernel's build configuration
 #   VERSION          "KERNEL_RELEASE PACKAGE_VERSION", one line
-# and a symlink "current" in the cache root points at it. The script prints
+# and a symlink "current" (amd64) or "current-ARCH" in the cache root points
+# at it. The script prints
 # the kernel directory on stdout; a second run reuses the cache.
 #
 # Usage: scripts/fetch-kernel.sh [PACKAGE]
 #   PACKAGE defaults to linux-image-cloud-amd64 (the meta-package, resolved to
-#   the kernel package it depends on).
+#   the kernel package it depends on). For arm64, on a machine with arm64
+#   added as a foreign architecture: linux-image-cloud-arm64:arm64.
 # Environment: EMBER_CACHE (default /var/tmp/ember-cache).
 set -euo pipefail
 
@@ -63,12 +66,40 @@ extract_vmlinux() {
 	mv "$out.tmp" "$out"
 }
 
+# Writes the uncompressed kernel that QEMU boots for the package's
+# architecture into the output directory.
+extract_kernel() {
+	local arch=$1 out=$2
+	case $arch in
+	amd64) extract_vmlinux "$out/vmlinuz" "$out/vmlinux" ;;
+	arm64)
+		# Debian ships the arm64 Image uncompressed (bookworm) or gzipped;
+		# the Image header carries "ARM\x64" at offset 0x38.
+		if [ "$(od -An -tx1 -N2 "$out/vmlinuz" | tr -d ' ')" = 1f8b ]; then
+			gzip -dc "$out/vmlinuz" >"$out/Image.tmp" ||
+				die "failed to decompress '$out/vmlinuz' with gzip"
+		else
+			cp "$out/vmlinuz" "$out/Image.tmp"
+		fi
+		[ "$(od -An -tx1 -j $((0x38)) -N4 "$out/Image.tmp" | tr -d ' ')" = 41524d64 ] ||
+			die "'$out/vmlinuz' is not an arm64 kernel Image"
+		mv "$out/Image.tmp" "$out/Image"
+		;;
+	*) die "unsupported kernel architecture '$arch': use amd64 or arm64" ;;
+	esac
+}
+
 main() {
-	local package dir deb release version
+	local package name arch link dir deb release version
 	package=$(resolve_package "$meta")
-	dir=$cache/kernel/$package
-	if [ -f "$dir/VERSION" ] && [ -f "$dir/vmlinux" ]; then
-		ln -sfn "kernel/$package" "$cache/current"
+	# An architecture qualifier (":arm64") names the package, not the directory.
+	name=${package%%:*}
+	arch=${name##*-}
+	link=current
+	[ "$arch" = amd64 ] || link=current-$arch
+	dir=$cache/kernel/$name
+	if [ -f "$dir/VERSION" ] && { [ -f "$dir/vmlinux" ] || [ -f "$dir/Image" ]; }; then
+		ln -sfn "kernel/$name" "$cache/$link"
 		echo "$dir"
 		return
 	fi
@@ -94,12 +125,12 @@ main() {
 	cp "$work/root/boot/vmlinuz-$release" "$work/out/vmlinuz"
 	cp "$work/root/boot/config-$release" "$work/out/config"
 	mv "$work/root/lib/modules/$release" "$work/out/modules"
-	extract_vmlinux "$work/out/vmlinuz" "$work/out/vmlinux"
+	extract_kernel "$arch" "$work/out"
 	echo "$release $version" >"$work/out/VERSION"
 
 	rm -rf "$dir"
 	mv "$work/out" "$dir"
-	ln -sfn "kernel/$package" "$cache/current"
+	ln -sfn "kernel/$name" "$cache/$link"
 	log "kernel $release ($package $version) in $dir"
 	echo "$dir"
 }

@@ -33,6 +33,8 @@ DEFAULT_TIMEOUT_S = 300
 # The base command line measured to boot reliably under TCG: without
 # tsc_early_khz a microvm guest hangs calibrating the TSC in about 1 of 9 boots.
 BASE_CMDLINE = "console=ttyS0 quiet panic=-1 cryptomgr.notests"
+# arm64 machines are `-M virt` (PL011 console, no TSC to calibrate).
+ARM64_CMDLINE = "console=ttyAMA0 quiet panic=-1 cryptomgr.notests"
 CONSOLE_POLL_S = 0.05
 
 
@@ -52,13 +54,16 @@ class Kernel:
         self.vmlinux = os.path.join(directory, "vmlinux")
         self.bzimage = os.path.join(directory, "vmlinuz")
         self.modules = os.path.join(directory, "modules")
+        # scripts/fetch-kernel.sh writes "Image" for arm64, "vmlinux" for amd64.
+        self.image = os.path.join(directory, "Image")
+        self.arch = "arm64" if os.path.exists(self.image) else "amd64"
         with open(os.path.join(directory, "VERSION")) as f:
             self.release, self.package_version = f.read().split()
 
     @classmethod
-    def from_cache(cls):
-        """Returns the kernel that scripts/fetch-kernel.sh last fetched, or None."""
-        directory = os.path.join(cache_dir(), "current")
+    def from_cache(cls, arch="amd64"):
+        """Returns the kernel of ARCH that scripts/fetch-kernel.sh last fetched, or None."""
+        directory = os.path.join(cache_dir(), "current" if arch == "amd64" else f"current-{arch}")
         if not os.path.exists(os.path.join(directory, "VERSION")):
             return None
         return cls(os.path.realpath(directory))
@@ -162,20 +167,31 @@ class Machine:
         return f"tcp:127.0.0.1:{self.host_port}"
 
     def cmdline(self):
+        if self.kernel.arch == "arm64":
+            return " ".join(filter(None, [ARM64_CMDLINE, self.append]))
         return " ".join(filter(None, [BASE_CMDLINE, f"tsc_early_khz={host_tsc_khz()}",
                                       self.append]))
 
+    def machine_args(self, accel):
+        """Returns the QEMU program and machine options for the kernel's architecture."""
+        if self.kernel.arch == "arm64":
+            # virt's virtio-mmio transports take the same virtio-*-device
+            # devices as microvm's; -cpu max because TCG has no "host".
+            return ["qemu-system-aarch64", "-M", "virt", "-accel", accel,
+                    "-cpu", "host" if accel == "kvm" else "max"], self.kernel.image
+        kernel = self.kernel.bzimage if self.use_bzimage else self.kernel.vmlinux
+        cpu = ["-cpu", "host"] if accel == "kvm" else []
+        return ["qemu-system-x86_64", "-M", "microvm,acpi=on", "-accel", accel] + cpu, kernel
+
     def command(self):
         accel = os.environ.get("EMBER_QEMU_ACCEL", "tcg")
-        kernel = self.kernel.bzimage if self.use_bzimage else self.kernel.vmlinux
-        cmd = ["timeout", "-s", "KILL", str(self.timeout), "qemu-system-x86_64",
-               "-M", "microvm,acpi=on", "-accel", accel, "-m", str(self.memory_mb),
+        machine, kernel = self.machine_args(accel)
+        cmd = ["timeout", "-s", "KILL", str(self.timeout), *machine,
+               "-m", str(self.memory_mb),
                "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
                "-no-reboot", "-serial", f"file:{self.console_path}",
                "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
                "-kernel", kernel, "-append", self.cmdline()]
-        if accel == "kvm":
-            cmd += ["-cpu", "host"]
         if self.initrd:
             cmd += ["-initrd", self.initrd]
         for index, disk in enumerate(self.disks):
