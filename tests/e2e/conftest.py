@@ -1,7 +1,8 @@
-"""Fixtures for the end-to-end suite: the Debian cloud kernel (fetched into
-the cache by scripts/fetch-kernel.sh on first use), the built binaries, and a
-machine factory whose machines are killed after each test and whose
-directories (console log included) are kept when the test failed."""
+"""Fixtures for the end-to-end suite. They provide the Debian cloud kernel
+(fetched into the cache by scripts/fetch-kernel.sh on first use), the built
+binaries, and factories for machines and ember guests. Every machine is killed
+after its test, and a failed test keeps the machine directories, console log
+included."""
 import os
 import subprocess
 
