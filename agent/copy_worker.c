@@ -170,6 +170,7 @@ static int copy_in(int fd, const Ember__CopyInRequest *request)
 
 	struct copy_stream stream = { .fd = fd, .side = COPY_SIDE_AGENT,
 				      .idle_timeout_ms = COPY_IDLE_TIMEOUT_MS };
+	copy_stream_set_read_timeout(&stream);
 	struct copy_recv_options options = {
 		.preserve_owner = request->preserve_owner,
 		.preserve_special = true,

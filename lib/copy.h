@@ -113,6 +113,10 @@ struct copy_stream {
 	struct copy_arena arena;
 };
 
+/* Sets SO_RCVTIMEO to the stream's idle timeout, so a peer that stops in the
+ * middle of a frame cannot block a reader forever. Returns 0 or -errno. */
+int copy_stream_set_read_timeout(struct copy_stream *stream);
+
 /* Frees the stream's buffers; the descriptor stays open. */
 void copy_stream_release(struct copy_stream *stream);
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -125,6 +126,17 @@ void copy_arena_release(struct copy_arena *arena)
 	arena->used = arena->size = 0;
 }
 
+int copy_stream_set_read_timeout(struct copy_stream *stream)
+{
+	struct timeval timeout = {
+		.tv_sec = stream->idle_timeout_ms / 1000,
+		.tv_usec = (stream->idle_timeout_ms % 1000) * 1000,
+	};
+	if (setsockopt(stream->fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)) < 0)
+		return -errno;
+	return 0;
+}
+
 void copy_stream_release(struct copy_stream *stream)
 {
 	free(stream->recv_body);
@@ -140,6 +152,8 @@ static ssize_t read_body(struct copy_stream *stream)
 {
 	uint8_t header[EMBER_FRAME_HEADER];
 	ssize_t got = read_full(stream->fd, header, sizeof(header));
+	if (got == -EAGAIN)
+		return -ETIMEDOUT;
 	if (got < 0)
 		return got;
 	if (got == 0)
@@ -156,6 +170,8 @@ static ssize_t read_body(struct copy_stream *stream)
 			return -ENOMEM;
 	}
 	got = read_full(stream->fd, stream->recv_body, len);
+	if (got == -EAGAIN)
+		return -ETIMEDOUT;  /* SO_RCVTIMEO expired inside a frame */
 	if (got < 0)
 		return got;
 	return (size_t)got < len ? -ECONNRESET : (ssize_t)len;

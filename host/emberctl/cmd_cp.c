@@ -3,6 +3,7 @@
  * tar archive on stdin or stdout. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -77,6 +78,7 @@ static const struct option cp_options[] = {
 	{ "follow-link", no_argument, NULL, 'L' },
 	{ "keep-special-bits", no_argument, NULL, 'S' },
 	{ "max-file-size", required_argument, NULL, 'M' },
+	{ "idle-timeout", required_argument, NULL, 'T' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -110,6 +112,14 @@ int cmd_cp(struct cli *cli, int argc, char **argv)
 				return cli_usage_error(cli, "invalid --max-file-size '%s': give a "
 							    "positive number of bytes", optarg);
 			break;
+		case 'T': {
+			uint32_t ms;
+			if (parse_seconds(optarg, &ms) < 0 || ms == 0 || ms > INT32_MAX)
+				return cli_usage_error(cli, "invalid --idle-timeout '%s': give a "
+							    "positive number of seconds", optarg);
+			options.idle_timeout_ms = (int)ms;
+			break;
+		}
 		default:
 			return cli_usage_error(cli, "invalid option");
 		}

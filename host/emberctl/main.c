@@ -59,7 +59,8 @@ static const struct command commands[] = {
 	  "resume [--no-clock] [--no-entropy]\n"
 	  "                            after a restore: fix the clock, add entropy, run resume hooks" },
 	{ "cp", cmd_cp,
-	  "cp [-a] [-u USER] [-L] [--keep-special-bits] [--max-file-size BYTES] SRC DST\n"
+	  "cp [-a] [-u USER] [-L] [--keep-special-bits] [--max-file-size BYTES]\n"
+	  "   [--idle-timeout S] SRC DST\n"
 	  "                            copy between host and guest; a guest path is ':PATH',\n"
 	  "                            '-' streams a tar archive on stdin or stdout" },
 	{ "netconfig", cmd_netconfig,

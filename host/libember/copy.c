@@ -80,7 +80,16 @@ int copy_client_open(struct copy_client *client, struct ember_client *ember,
 	}
 	client->stream.fd = client->conn.fd;
 	client->stream.side = COPY_SIDE_CLIENT;
-	client->stream.idle_timeout_ms = COPY_IDLE_TIMEOUT_MS;
+	client->stream.idle_timeout_ms = options && options->idle_timeout_ms > 0
+						 ? options->idle_timeout_ms : COPY_IDLE_TIMEOUT_MS;
+	/* NOTE: sends have no timeout, because the agent stops reading while it
+	 * fsyncs a large file; an agent that never reads again blocks the caller. */
+	r = copy_stream_set_read_timeout(&client->stream);
+	if (r < 0) {
+		ember_conn_close(&client->conn);
+		return ember_error_set(err, EMBER_ERROR_CONNECT, r, "failed to set up the connection: %s",
+				       strerror(-r));
+	}
 	client->stream.on_progress = report_progress;
 	client->stream.progress_data = client;
 	return 0;
@@ -117,6 +126,10 @@ int copy_client_fail(struct copy_client *client, int r, const struct copy_report
 {
 	if (client->stream.peer_failed)
 		return copy_client_peer_error(client, err);
+	if (r == -ETIMEDOUT)
+		return ember_error_set(err, EMBER_ERROR_CONNECT, r,
+				       "timed out: the agent sent nothing for %d ms",
+				       client->stream.idle_timeout_ms);
 	if (r == -EPIPE || r == -ECONNRESET) {
 		/* The agent may have closed after an Error frame still unread. */
 		r = copy_client_wait_result(client, NULL, err);

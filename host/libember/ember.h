@@ -499,6 +499,8 @@ struct ember_copy_options {
 	bool keep_special_bits;         /* copy-out: restore setuid, setgid, sticky */
 	bool follow_link;               /* copy-out: follow the source if it is a symlink */
 	uint64_t file_size_max;         /* copy-out: largest file accepted; 0: 1 TiB */
+	int idle_timeout_ms;            /* fail after this long without data from the agent;
+					 * 0: 60 s */
 	/* Called as data moves, at most a few times per second of transfer. */
 	void (*progress)(const struct ember_copy_progress *progress, void *data);
 	void *progress_data;

@@ -98,6 +98,24 @@ def test_hostile_setuid_and_owner_not_restored(ember_bin, work_dir):
     assert (theirs.st_uid, theirs.st_gid) == (os.getuid(), os.getgid())
 
 
+def test_hostile_agent_stalling_mid_frame_times_out(ember_bin, work_dir):
+    """An agent that sends half a frame and then nothing must not hang the host."""
+    whole = root_dir() + agent_file(b"file", b"x" * 1000)
+    fake = FakeAgent(os.path.join(work_dir, "fake.sock"), whole[:len(whole) - 500],
+                     linger=True)
+    dest = os.path.join(work_dir, "dest")
+    os.mkdir(dest)
+    try:
+        result = subprocess.run(
+            [ember_bin("emberctl"), "-c", "unix:" + fake.path, "cp", "--idle-timeout", "1",
+             ":/guest/tree", dest], capture_output=True, timeout=30)
+    finally:
+        fake.close()
+    assert result.returncode == 123
+    assert b"timed out: the agent sent nothing for 1000 ms" in result.stderr
+    assert os.listdir(os.path.join(dest, "tree")) == []
+
+
 def test_hostile_tar_stream_rejected(ember_bin, work_dir):
     """Writing a tar to stdout, the host still refuses escaping names."""
     fake = FakeAgent(os.path.join(work_dir, "fake.sock"),

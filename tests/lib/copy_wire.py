@@ -86,9 +86,10 @@ class FakeAgent:
     given bytes (already framed AgentFrames) after reading the request, then
     closes. The test runs emberctl against it."""
 
-    def __init__(self, path, script):
+    def __init__(self, path, script, linger=False):
         self.path = path
         self.script = script
+        self.linger = linger  # keep the connection open after the script
         self.requests = []
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.server.bind(path)
@@ -109,7 +110,8 @@ class FakeAgent:
                     (length,) = struct.unpack(">I", header)
                     self.requests.append(conn.recv(length, socket.MSG_WAITALL))
                     conn.sendall(self.script)
-                    conn.shutdown(socket.SHUT_WR)
+                    if not self.linger:
+                        conn.shutdown(socket.SHUT_WR)
                     while conn.recv(65536):
                         pass
                 except OSError:
