@@ -48,6 +48,7 @@ struct build_options {
 	struct boot_overrides overrides;
 	struct output_options out;
 	int quiet, json;
+	int platform_given; /* --arch or --platform was on the command line */
 };
 
 
@@ -239,8 +240,10 @@ static int take_option(struct build_options *o, int option, const char *arg)
 	case OPT_ARCH:
 		if (strcmp(arg, "amd64") != 0 && strcmp(arg, "arm64") != 0)
 			return usage_error("invalid --arch '%s': expected amd64 or arm64", arg);
+		o->platform_given = 1;
 		return platform_parse(arg, &o->platform);
 	case OPT_PLATFORM:
+		o->platform_given = 1;
 		if (platform_parse(arg, &o->platform) < 0)
 			return usage_error("invalid --platform '%s': expected OS/ARCH[/VARIANT]",
 					   arg);
@@ -401,6 +404,19 @@ static void report_inodes(uint64_t done, uint64_t total, void *arg)
 	progress_update(progress, done);
 }
 
+/* A single-platform image (and a plain tree with --config) is taken as it is, so an
+ * --arch or --platform it does not match would otherwise give a root for another
+ * architecture than the one requested. */
+static int check_requested_platform(const struct build_options *o, const struct image *image)
+{
+	if (!o->platform_given || strcmp(o->platform.architecture, image->architecture) == 0)
+		return 0;
+	log_error("image '%s' is for %s/%s, not for the requested %s: choose an image or "
+		  "index that has %s, or leave out --arch and --platform", o->image, image->os,
+		  image->architecture, o->platform.architecture, o->platform.architecture);
+	return -EINVAL;
+}
+
 static int write_output(struct tree *tree, struct build_options *o, struct progress *progress)
 {
 	char temp_output[PATH_MAX];
@@ -461,6 +477,9 @@ static int build(struct build_options *o)
 	progress_stage(&progress, "verifying", 0, layer_bytes(&image), 1);
 	err = image_verify_layers(&image, report_bytes, &progress);
 	progress_finish(&progress);
+	if (err < 0)
+		goto out_image;
+	err = check_requested_platform(o, &image);
 	if (err < 0)
 		goto out_image;
 	err = inject_find_binaries(o->ember_bin, image.architecture, bin_dir, sizeof(bin_dir));
