@@ -45,8 +45,8 @@ int archive_unpack(const char *file, const char *dir)
 	/* Only names and contents matter here: owners and modes of the archive's own files
 	 * are not the image's, and the staging directory is private to this build.
 	 * NOTE: symlinks are kept (docker save links shared layers) and may point anywhere,
-	 * but every blob read through one must match its digest, so only content that the
-	 * archive's author already knows can get into the image. */
+	 * but every blob read through one must match its digest, so only content whose
+	 * digest the archive's author already has can get into the image. */
 	archive_write_disk_set_options(out, ARCHIVE_EXTRACT_SECURE_SYMLINKS |
 						    ARCHIVE_EXTRACT_SECURE_NODOTDOT);
 	if (archive_read_open_filename(in, file, ARCHIVE_READ_CHUNK) != ARCHIVE_OK) {

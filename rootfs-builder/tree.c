@@ -276,7 +276,7 @@ static void touch(struct tree *tree, struct tree_dentry *d)
 		d->layer = tree->layer;
 }
 
-/* What walk_path does with missing or non-directory components. */
+/* Modes of walk_path for missing or non-directory components. */
 enum walk_mode {
 	WALK_FIND,           /* nothing: fail with -ENOENT or -ENOTDIR */
 	WALK_CREATE,         /* create missing directories */
