@@ -66,8 +66,12 @@ static bool env_has(const struct env_list *list, const char *key)
 
 static int env_check_entry(const struct env_bytes *entry)
 {
-	const uint8_t *eq = memchr(entry->data, '=', entry->len);
+	const uint8_t *eq;
 
+	/* An empty entry may have no buffer at all. */
+	if (entry->len == 0)
+		return -EINVAL;
+	eq = memchr(entry->data, '=', entry->len);
 	if (!eq || eq == entry->data || memchr(entry->data, '\0', entry->len))
 		return -EINVAL;
 	return 0;
@@ -108,7 +112,8 @@ int env_build(const struct env_spec *spec, char ***envp, size_t *bad_index)
 			r = -ENOMEM;
 			break;
 		}
-		memcpy(entry, spec->entries[i].data, spec->entries[i].len);
+		if (spec->entries[i].len)
+			memcpy(entry, spec->entries[i].data, spec->entries[i].len);
 		entry[spec->entries[i].len] = '\0';
 		r = env_set(&list, entry);
 	}

@@ -42,6 +42,13 @@ static int reject(struct conn *conn, Ember__Code code, int errno_value, const ch
 	return -1;
 }
 
+/* Whether bytes contains a NUL. protobuf-c leaves data NULL for an empty
+ * field, and memchr must not be given NULL even with a zero length. */
+static bool has_nul(const ProtobufCBinaryData *bytes)
+{
+	return bytes->len && memchr(bytes->data, '\0', bytes->len);
+}
+
 /* Checks the sizes of argv and env before anything is copied. */
 static int check_exec_limits(struct conn *conn, const Ember__ExecRequest *exec)
 {
@@ -60,10 +67,10 @@ static int check_exec_limits(struct conn *conn, const Ember__ExecRequest *exec)
 				   "argv and env take %zu bytes: the limit is %u (EXEC_ARG_BYTES_MAX)",
 				   bytes, EXEC_ARG_BYTES_MAX);
 	for (size_t i = 0; i < exec->n_argv; i++)
-		if (memchr(exec->argv[i].data, '\0', exec->argv[i].len))
+		if (has_nul(&exec->argv[i]))
 			return reject(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
 					   "argv[%zu] contains a NUL byte, which execve cannot pass", i);
-	if (memchr(exec->cwd.data, '\0', exec->cwd.len))
+	if (has_nul(&exec->cwd))
 		return reject(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, 0,
 				   "cwd contains a NUL byte");
 	if (strlen(exec->term) > EXEC_TERM_MAX)
@@ -103,7 +110,8 @@ static char *dup_bytes(const ProtobufCBinaryData *bytes)
 	char *s = malloc(bytes->len + 1);
 
 	if (s) {
-		memcpy(s, bytes->data, bytes->len);
+		if (bytes->len)
+			memcpy(s, bytes->data, bytes->len);
 		s[bytes->len] = '\0';
 	}
 	return s;

@@ -98,10 +98,17 @@ def test_config_listen_and_limits_apply(ember_bin, short_dir):
 
 
 def wait_for_socket(path, timeout=10.0):
+    """Waits until the agent answers a ping on path: the socket file exists
+    from bind(2) on, a moment before the agent listens."""
     deadline = time.monotonic() + timeout
-    while not os.path.exists(path):
-        assert time.monotonic() < deadline, f"{path} did not appear"
-        time.sleep(0.01)
+    while True:
+        try:
+            with c.Connection(f"unix:{path}", timeout=2) as conn:
+                conn.unary(c.OP_PING)
+            return
+        except (OSError, ValueError):
+            assert time.monotonic() < deadline, f"no agent answered on {path}"
+            time.sleep(0.01)
 
 
 def test_unix_socket_mode_0600(agent):
