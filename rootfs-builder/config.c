@@ -42,8 +42,11 @@ static int take_args(const char *option, const char *value, json_t **args)
 	return 0;
 }
 
-/* Entrypoint + Cmd, each from the image unless overridden. */
-static int build_args(json_t *image, const struct boot_overrides *o, json_t **args)
+/* Entrypoint + Cmd, each from the image unless overridden. *entrypoint_count
+ * receives how many leading args came from the Entrypoint, so that ember-init
+ * replaces only the Cmd with the words after `--` on the kernel command line. */
+static int build_args(json_t *image, const struct boot_overrides *o, json_t **args,
+		      size_t *entrypoint_count)
 {
 	json_t *entrypoint = NULL, *cmd = NULL;
 	int err = 0;
@@ -59,6 +62,7 @@ static int build_args(json_t *image, const struct boot_overrides *o, json_t **ar
 	if (err < 0)
 		goto out;
 	*args = json_array();
+	*entrypoint_count = json_is_array(entrypoint) ? json_array_size(entrypoint) : 0;
 	if (json_is_array(entrypoint))
 		json_array_extend(*args, entrypoint);
 	if (json_is_array(cmd))
@@ -185,9 +189,10 @@ int boot_config_build(json_t *image_config, const struct boot_overrides *o, json
 	json_t *image = json_object_get(image_config, "config");
 	json_t *config = json_object(), *process = json_object(), *args = NULL, *env = NULL;
 	const char *value;
+	size_t entrypoint_count = 0;
 	int err;
 
-	err = build_args(image, o, &args);
+	err = build_args(image, o, &args, &entrypoint_count);
 	if (err == 0)
 		err = build_env(image, o, &env);
 	if (err < 0) {
@@ -195,6 +200,8 @@ int boot_config_build(json_t *image_config, const struct boot_overrides *o, json
 		goto fail;
 	}
 	json_object_set_new(process, "args", args);
+	if (entrypoint_count > 0)
+		json_object_set_new(process, "entrypoint_args", json_integer((json_int_t)entrypoint_count));
 	json_object_set_new(process, "env", env);
 	value = string_or(image, "WorkingDir", o->workdir);
 	if (value && value[0] != '/') {

@@ -58,6 +58,8 @@ def test_boot_config_from_image(builder, busybox_image, tmp_path):
         config = json.load(f)
     process = config["process"]
     assert process["args"] == ["/bin/sh", "-c", "echo hi"]
+    # The kernel command line's words after `--` replace only the Cmd.
+    assert process["entrypoint_args"] == 1
     assert "GREETING=hello" in process["env"]
     assert any(v.startswith("PATH=") for v in process["env"])
     assert process["cwd"] == "/etc"
@@ -78,6 +80,7 @@ def test_boot_config_overrides(builder, busybox_image, tmp_path):
         config = json.load(f)
     # --entrypoint drops the image's Cmd, as `docker run --entrypoint` does.
     assert config["process"]["args"] == ["/bin/echo", "x"]
+    assert config["process"]["entrypoint_args"] == 2
     assert "GREETING=bye" in config["process"]["env"]
     assert "GREETING=hello" not in config["process"]["env"]
     assert "NEW=1" in config["process"]["env"]
