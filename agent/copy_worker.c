@@ -80,11 +80,12 @@ static int switch_user(int fd, const char *spec)
 
 static char *bytes_string(const ProtobufCBinaryData *bytes)
 {
-	if (memchr(bytes->data, '\0', bytes->len))
+	if (bytes->len > 0 && memchr(bytes->data, '\0', bytes->len))
 		return NULL;
 	char *text = malloc(bytes->len + 1);
 	if (text) {
-		memcpy(text, bytes->data, bytes->len);
+		if (bytes->len > 0)
+			memcpy(text, bytes->data, bytes->len);
 		text[bytes->len] = '\0';
 	}
 	return text;

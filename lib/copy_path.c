@@ -15,10 +15,12 @@
 
 int copy_name_check(const char *name, size_t len)
 {
-	if (len > COPY_NAME_MAX || memchr(name, '\0', len) != NULL)
-		return -EINVAL;
+	/* An empty protobuf-c bytes field has a NULL buffer, which memchr must
+	 * not get even with a zero length. */
 	if (len == 0)
 		return 0;
+	if (len > COPY_NAME_MAX || memchr(name, '\0', len) != NULL)
+		return -EINVAL;
 
 	const char *p = name, *end = name + len;
 	while (p <= end) {

@@ -576,17 +576,20 @@ static int receive_entry(struct receiver *receiver, const Ember__CopyEntry *entr
 					"invalid entry name '%s': names must be relative, without "
 					"'.' or '..' components", name);
 	}
-	memcpy(name, entry->name.data, entry->name.len);
+	if (entry->name.len > 0)
+		memcpy(name, entry->name.data, entry->name.len);
 	name[entry->name.len] = '\0';
 
 	char target[COPY_NAME_MAX + 1] = "";
 	if (entry->type == EMBER__COPY_ENTRY__TYPE__SYMLINK ||
 	    entry->type == EMBER__COPY_ENTRY__TYPE__HARDLINK) {
 		if (entry->link_target.len > COPY_NAME_MAX ||
-		    memchr(entry->link_target.data, '\0', entry->link_target.len))
+		    (entry->link_target.len > 0 &&
+		     memchr(entry->link_target.data, '\0', entry->link_target.len)))
 			return copy_report_fail(receiver->report, -EINVAL, name,
 						"invalid link target for '%s'", name);
-		memcpy(target, entry->link_target.data, entry->link_target.len);
+		if (entry->link_target.len > 0)
+			memcpy(target, entry->link_target.data, entry->link_target.len);
 		target[entry->link_target.len] = '\0';
 	}
 

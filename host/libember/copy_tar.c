@@ -72,9 +72,10 @@ static int out_entry(struct tar_out *out, const Ember__CopyEntry *entry)
 					out->header.name);
 	if (copy_name_check((const char *)entry->name.data, entry->name.len) < 0 ||
 	    entry->link_target.len > COPY_NAME_MAX ||
-	    memchr(entry->link_target.data, '\0', entry->link_target.len)) {
+	    (entry->link_target.len > 0 &&
+	     memchr(entry->link_target.data, '\0', entry->link_target.len))) {
 		snprintf(name_text, sizeof(name_text), "%.*s", (int)entry->name.len,
-			 (const char *)entry->name.data);
+			 entry->name.len ? (const char *)entry->name.data : "");
 		return copy_report_fail(out->report, -EINVAL, name_text,
 					"invalid entry name '%s'", name_text);
 	}
@@ -86,7 +87,8 @@ static int out_entry(struct tar_out *out, const Ember__CopyEntry *entry)
 		tar_header_free(&header);
 		return copy_report_fail(out->report, -ENOMEM, "", "out of memory");
 	}
-	memcpy(header.link_target, entry->link_target.data, entry->link_target.len);
+	if (entry->link_target.len > 0)
+		memcpy(header.link_target, entry->link_target.data, entry->link_target.len);
 	header.link_target[entry->link_target.len] = '\0';
 	header.mode = entry->mode & 07777;
 	header.uid = entry->uid;
