@@ -10,7 +10,7 @@ Each machine runs `-M microvm` (ACPI on) with the Debian cloud kernel as its
 uncompressed vmlinux (PVH), TCG unless EMBER_QEMU_ACCEL names another accelerator, user
 networking with restrict=on and one hostfwd from 127.0.0.1:PORT to the guest's
 agent port, and a QMP socket for stop/migrate/cont. Every machine:
-  - has its own temporary directory (console.log, qmp.sock, qemu.log);
+  - has its own temporary directory (console.log, qmp.sock, qemu.log, qemu.pid);
   - runs under `timeout -s KILL`, a hard limit that holds even if the test
     process dies;
   - keeps its directory when it is closed after a failure (close(keep=True) or
@@ -156,6 +156,7 @@ class Machine:
         self.console_path = os.path.join(self.workdir, "console.log")
         self.qmp_path = os.path.join(self.workdir, "qmp.sock")
         self.qemu_log_path = os.path.join(self.workdir, "qemu.log")
+        self.pid_path = os.path.join(self.workdir, "qemu.pid")
         self.proc = None
         self._qmp = None
         self._qmp_socket = None
@@ -191,6 +192,7 @@ class Machine:
                "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
                "-no-reboot", "-serial", f"file:{self.console_path}",
                "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+               "-pidfile", self.pid_path,
                "-kernel", kernel, "-append", self.cmdline()]
         if self.initrd:
             cmd += ["-initrd", self.initrd]
@@ -271,12 +273,24 @@ class Machine:
             self._qmp_socket.close()
             self._qmp = self._qmp_socket = None
         if self.proc and self.proc.poll() is None:
+            # SIGTERM to `timeout` is forwarded to QEMU.
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
+                # Killing `timeout` alone would leave QEMU running without its
+                # hard limit, so QEMU goes first, by the PID it wrote.
+                self._kill_qemu_by_pidfile()
                 self.proc.kill()
                 self.proc.wait()
+
+    def _kill_qemu_by_pidfile(self):
+        try:
+            with open(self.pid_path) as f:
+                pid = int(f.read().strip())
+            os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
 
     def close(self, keep=False):
         self.kill()
