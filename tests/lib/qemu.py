@@ -11,7 +11,7 @@ uncompressed vmlinux (PVH), TCG unless EMBER_QEMU_ACCEL names another accelerato
 networking with restrict=on and one hostfwd from 127.0.0.1:PORT to the guest's
 agent port, and a QMP socket for stop/migrate/cont. Every machine:
   - has its own temporary directory (console.log, qmp.sock, qemu.log, qemu.pid);
-  - runs under `timeout -s KILL`, a hard limit that holds even if the test
+  - runs under `timeout -s KILL`, a hard limit that still applies if the test
     process dies;
   - keeps its directory when it is closed after a failure (close(keep=True) or
     an exception out of the `with` block) and removes it otherwise.
