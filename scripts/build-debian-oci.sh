@@ -7,15 +7,21 @@
 # Prints the OCI layout directory on stdout; a second run reuses the cache.
 #
 # Usage: scripts/build-debian-oci.sh
-# Environment: EMBER_CACHE (default /var/tmp/ember-cache), EMBER_SUITE
+# Environment: EMBER_ARCH (amd64, the default, or arm64), EMBER_CACHE
+# (default /var/tmp/ember-cache), EMBER_SUITE
 # (default bookworm), EMBER_MIRROR (default: the first Debian mirror in the
 # machine's apt sources, else http://deb.debian.org/debian).
 set -euo pipefail
 
 cache=${EMBER_CACHE:-/var/tmp/ember-cache}
 suite=${EMBER_SUITE:-bookworm}
-tarball=$cache/debian-$suite-minbase.tar
-layout=$cache/oci-debian-$suite
+arch=${EMBER_ARCH:-amd64}
+host_arch=$(dpkg --print-architecture)
+# The amd64 cache keeps its original names; other architectures get a suffix.
+suffix=
+[ "$arch" = amd64 ] || suffix=-$arch
+tarball=$cache/debian-$suite-minbase$suffix.tar
+layout=$cache/oci-debian-$suite$suffix
 tag=minbase
 # Tools the demo runs inside the image, beyond what minbase carries.
 extra_packages=procps
@@ -46,8 +52,12 @@ build_tarball() {
 	# chdir("/") in the guest.
 	chmod 0755 "$root"
 	log "debootstrap --variant=minbase $suite from $mirror (a few minutes)"
-	debootstrap --variant=minbase --include="$extra_packages" "$suite" "$root" "$mirror" \
-		>"$root.log" 2>&1 || die "debootstrap failed: see $root.log"
+	if [ "$arch" = "$host_arch" ]; then
+		debootstrap --variant=minbase --include="$extra_packages" "$suite" "$root" \
+			"$mirror" >"$root.log" 2>&1 || die "debootstrap failed: see $root.log"
+	else
+		foreign_tree "$root" "$mirror"
+	fi
 	rm -f "$root.log"
 	# The package cache is not part of the image.
 	rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
@@ -55,6 +65,23 @@ build_tarball() {
 	mv "$tarball.tmp" "$tarball"
 	rm -rf "$root"
 	trap - EXIT
+}
+
+# A tree of another architecture: debootstrap's first stage unpacks the
+# packages, but their maintainer scripts need the foreign CPU, so the second
+# stage never runs. NOTE: the packages stay unconfigured (dpkg lists them as
+# unpacked). The tree gets passwd and group from base-passwd's templates,
+# so that user names such as root resolve in the guest.
+foreign_tree() {
+	local root=$1 mirror=$2
+	debootstrap --arch="$arch" --foreign --variant=minbase --include="$extra_packages" \
+		"$suite" "$root" "$mirror" >"$root.log" 2>&1 ||
+		die "debootstrap --foreign --arch=$arch failed: see $root.log"
+	cp "$root/usr/share/base-passwd/passwd.master" "$root/etc/passwd"
+	cp "$root/usr/share/base-passwd/group.master" "$root/etc/group"
+	# The first stage links /proc to the host's /proc; the guest mounts its own.
+	rm -rf "$root/debootstrap" "$root/proc"
+	mkdir -p "$root/proc" "$root/sys"
 }
 
 build_layout() {
@@ -66,7 +93,7 @@ build_layout() {
 	umoci init --layout "$work/layout"
 	umoci new --image "$work/layout:$tag"
 	umoci insert --image "$work/layout:$tag" "$work/rootfs" /
-	umoci config --image "$work/layout:$tag" --config.cmd /bin/sh \
+	umoci config --image "$work/layout:$tag" --architecture "$arch" --config.cmd /bin/sh \
 		--config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		--config.workingdir / --author ember
 	umoci gc --layout "$work/layout"

@@ -12,12 +12,22 @@
 # Needs root for two steps: installing packages with apt-get and debootstrap
 # of the base image (both cached after the first run). Environment:
 # EMBER_CACHE (default /var/tmp/ember-cache), EMBER_QEMU_ACCEL (default tcg),
-# EMBER_DEMO_DIR (default build/demo: the VM's files while it runs).
+# EMBER_DEMO_DIR (default build/demo: the VM's files while it runs), ARCH
+# (amd64, the default, or arm64: an aarch64 guest under qemu-system-aarch64
+# -M virt, with the arm64 kernel, image and build/arm64 binaries; emberctl
+# and ember-rootfs stay native).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${EMBER_CACHE:-/var/tmp/ember-cache}
 demo_dir=${EMBER_DEMO_DIR:-$root/build/demo}
+arch=${ARCH:-amd64}
+case $arch in
+amd64) guest_bin=$root/build/bin kernel_package=linux-image-cloud-amd64 qemu=qemu-system-x86_64 ;;
+arm64) guest_bin=$root/build/arm64/bin kernel_package=linux-image-cloud-arm64:arm64
+	qemu=qemu-system-aarch64 ;;
+*) echo "demo: unsupported ARCH '$arch': use amd64 or arm64" >&2; exit 1 ;;
+esac
 bin=$root/build/bin
 emberctl=$bin/emberctl
 # The agent's TCP port inside the guest; QEMU forwards a free host port to it.
@@ -50,7 +60,7 @@ ctl() { "$emberctl" -c "tcp:127.0.0.1:$(cat "$demo_dir/port")" --token-file "$de
 
 install_missing() {
 	local missing=()
-	for tool in qemu-system-x86_64 musl-gcc protoc-c debootstrap umoci mkfs.ext4 busybox \
+	for tool in "$qemu" musl-gcc protoc-c debootstrap umoci mkfs.ext4 busybox \
 		lz4 depmod; do
 		command -v "$tool" >/dev/null || missing+=("$tool")
 	done
@@ -63,16 +73,22 @@ install_missing() {
 	"$root/scripts/install-packages.sh"
 }
 
-build() { make -C "$root" -j2 --no-print-directory >"$demo_dir/make.log" 2>&1 ||
-	die "make failed: see $demo_dir/make.log"; }
+build() {
+	make -C "$root" -j2 --no-print-directory ARCH=amd64 >"$demo_dir/make.log" 2>&1 ||
+		die "make failed: see $demo_dir/make.log"
+	if [ "$arch" != amd64 ]; then
+		make -C "$root" -j2 --no-print-directory ARCH="$arch" >>"$demo_dir/make.log" 2>&1 ||
+			die "make ARCH=$arch failed: see $demo_dir/make.log"
+	fi
+}
 
 fetch_kernel() {
-	kernel=$("$root/scripts/fetch-kernel.sh")
+	kernel=$("$root/scripts/fetch-kernel.sh" "$kernel_package")
 	echo "   $(cat "$kernel/VERSION")"
 }
 
 build_oci() {
-	layout=$("$root/scripts/build-debian-oci.sh")
+	layout=$(EMBER_ARCH=$arch "$root/scripts/build-debian-oci.sh")
 	echo "   $layout"
 }
 
@@ -84,14 +100,14 @@ build_image() {
 		--kernel-modules "$kernel/modules" --modules "$modules" \
 		--hostname ember-demo --entrypoint '["/bin/sh", "-c"]' --cmd "$(printf '%s' "$entrypoint" | json_string_array)" \
 		--listen "tcp:0.0.0.0:$agent_port" --agent-token "$demo_dir/token" \
-		--ember-bin "$bin" -o "$demo_dir/root.ext4" "oci:$layout:minbase"
+		--ember-bin "$guest_bin" -o "$demo_dir/root.ext4" "oci:$layout:minbase"
 	# The boot initramfs: ember-init as /init loads the virtio modules, mounts
 	# the root= device and switches to it, where the image's own ember-init
 	# takes over. It is built from an empty tree.
 	rm -rf "$demo_dir/empty" && mkdir "$demo_dir/empty"
 	"$bin/ember-rootfs" build --quiet --format initramfs --cmd /bin/true \
-		--kernel-modules "$kernel/modules" --modules "$modules" --ember-bin "$bin" \
-		-o "$demo_dir/boot.cpio" "rootfs:$demo_dir/empty"
+		--kernel-modules "$kernel/modules" --modules "$modules" --ember-bin "$guest_bin" \
+		--arch "$arch" -o "$demo_dir/boot.cpio" "rootfs:$demo_dir/empty"
 	rmdir "$demo_dir/empty"
 	ls -l "$demo_dir/root.ext4" "$demo_dir/boot.cpio" | awk '{print "   " $5 " bytes  " $9}'
 }
@@ -113,11 +129,20 @@ boot() {
 	port=$(free_port)
 	echo "$port" >"$demo_dir/port"
 	: >"$demo_dir/console.log"
-	setsid timeout -s KILL "$qemu_timeout_s" qemu-system-x86_64 \
-		-M microvm,acpi=on -accel "$accel" -m 512 -smp 1 -nodefaults -no-user-config \
+	local machine=(-M microvm,acpi=on -accel "$accel") image=$kernel/vmlinux
+	local console="console=ttyS0 quiet panic=-1 cryptomgr.notests tsc_early_khz=$(tsc_khz)"
+	if [ "$arch" = arm64 ]; then
+		# -M virt has the same virtio-mmio devices; TCG offers no "host" CPU.
+		machine=(-M virt -accel "$accel" -cpu max)
+		[ "$accel" = tcg ] || machine=(-M virt -accel "$accel" -cpu host)
+		image=$kernel/Image
+		console="console=ttyAMA0 quiet panic=-1 cryptomgr.notests"
+	fi
+	setsid timeout -s KILL "$qemu_timeout_s" "$qemu" \
+		"${machine[@]}" -m 512 -smp 1 -nodefaults -no-user-config \
 		-display none -no-reboot -serial "file:$demo_dir/console.log" \
-		-kernel "$kernel/vmlinux" -initrd "$demo_dir/boot.cpio" \
-		-append "console=ttyS0 quiet panic=-1 cryptomgr.notests tsc_early_khz=$(tsc_khz) $guest_cmdline" \
+		-kernel "$image" -initrd "$demo_dir/boot.cpio" \
+		-append "$console $guest_cmdline" \
 		-drive "id=root,file=$demo_dir/root.ext4,format=raw,if=none" \
 		-device virtio-blk-device,drive=root \
 		-netdev "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:$agent_port" \
@@ -180,7 +205,7 @@ prepare() {
 	step "fetch the Debian cloud kernel" fetch_kernel
 	step "build the Debian minbase OCI image (debootstrap + umoci)" build_oci
 	step "ember-rootfs: OCI image to bootable ext4" build_image
-	step "boot under QEMU ($(echo "${EMBER_QEMU_ACCEL:-tcg}" | tr a-z A-Z)) until the agent answers" boot
+	step "boot $arch under QEMU ($(echo "${EMBER_QEMU_ACCEL:-tcg}" | tr a-z A-Z)) until the agent answers" boot
 }
 
 run() {
