@@ -459,6 +459,8 @@ static void session_idle_expired(struct loop *loop, void *data)
 	struct session *session = data;
 
 	session->idle_timer = 0;
+	if (session->conn)
+		return;
 	if (!session->running) {
 		log_info("session %s: exit status not collected within its %s; discarded",
 			 session->id, session->detached ? "TTL" : "grace period");
@@ -713,6 +715,9 @@ static void session_free(struct session *session)
 
 void session_unattached(struct session *session)
 {
+	/* A client may have attached by id while the process was starting. */
+	if (session->conn)
+		return;
 	session_start_idle(session);
 	session_update(session);
 }
