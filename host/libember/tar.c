@@ -344,11 +344,15 @@ int tar_read_header(int fd, struct tar_header *header)
 	memset(header, 0, sizeof(*header));
 
 	for (;;) {
-		r = tar_read_content(fd, block, TAR_BLOCK);
-		if (r == -EBADMSG)
-			r = 0;  /* end of input without the end blocks */
-		else if (r == 0)
-			r = 1;
+		/* Input that ends between blocks ends the archive, even without the end
+		 * blocks, but input that ends inside a block is a damaged archive. */
+		ssize_t n = read_full(fd, block, TAR_BLOCK);
+		if (n < 0)
+			r = (int)n;
+		else if (n == 0)
+			r = 0;
+		else
+			r = n == TAR_BLOCK ? 1 : -EBADMSG;
 		if (r <= 0)
 			goto out;
 		static const uint8_t zeros[TAR_BLOCK];

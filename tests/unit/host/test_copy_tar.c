@@ -138,6 +138,28 @@ static void test_truncated_content_rejected(void)
 	close(fd);
 }
 
+static void test_partial_header_block_rejected(void)
+{
+	int fd = temp_file();
+	CHECK(fd >= 0);
+	CHECK_INT(write(fd, "garbage\n", 8), 8);
+	lseek(fd, 0, SEEK_SET);
+
+	struct tar_header in;
+	CHECK_INT(tar_read_header(fd, &in), -EBADMSG);
+	close(fd);
+}
+
+static void test_empty_input_is_end(void)
+{
+	int fd = temp_file();
+	CHECK(fd >= 0);
+
+	struct tar_header in;
+	CHECK_INT(tar_read_header(fd, &in), 0);
+	close(fd);
+}
+
 int main(void)
 {
 	RUN(test_round_trip_short_file);
@@ -145,5 +167,7 @@ int main(void)
 	RUN(test_size_over_8_gib_uses_pax);
 	RUN(test_damaged_checksum_rejected);
 	RUN(test_truncated_content_rejected);
+	RUN(test_partial_header_block_rejected);
+	RUN(test_empty_input_is_end);
 	return check_summary("test_copy_tar");
 }
