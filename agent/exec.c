@@ -118,7 +118,8 @@ static char *dup_bytes(const ProtobufCBinaryData *bytes)
 }
 
 /* Builds the argv array: the request's, or for a shell request the user's
- * shell with "-l", which makes it a login shell. */
+ * shell (/bin/sh when that is not executable) with "-l", which makes it a
+ * login shell. */
 static int build_argv(const Ember__ExecRequest *exec, const struct user_info *user,
 		      char ***out, size_t *count)
 {
@@ -131,7 +132,7 @@ static int build_argv(const Ember__ExecRequest *exec, const struct user_info *us
 		if (!exec->shell)
 			argv[i] = dup_bytes(&exec->argv[i]);
 		else if (i == 0)
-			argv[i] = strdup(user->shell);
+			argv[i] = strdup(access(user->shell, X_OK) == 0 ? user->shell : "/bin/sh");
 		else
 			argv[i] = strdup("-l");
 		if (!argv[i]) {
@@ -469,7 +470,9 @@ int op_signal(struct conn *conn, const Ember__Request *request)
 	int r;
 
 	if (!session)
-		return ember_error(conn, EMBER__CODE__CODE_NOT_FOUND, 0, "no session '%s'",
+		return ember_error(conn, EMBER__CODE__CODE_NOT_FOUND, 0,
+				   "no session '%s': it never existed, its status was collected, or "
+				   "its grace period or TTL expired (list sessions with 'emberctl ps')",
 				   signal_request->session_id);
 	if (signal_request->signal <= 0 || signal_request->signal >= NSIG)
 		return ember_error(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, EINVAL,

@@ -177,3 +177,15 @@ def test_session_cgroup_and_kill_catches_setsid(boot):
         assert conn.unary(c.OP_SHUTDOWN)[0] == c.ACK
     root.wait(20)
     assert "setsid" not in root.output
+
+
+def test_shell_missing_login_shell_falls_back(boot):
+    root = boot({"args": ["/bin/sleep", "60"]})
+    with open(root.join("etc/passwd"), "a") as f:
+        f.write("ghost:x:3000:3000:Ghost:/home/alice:/bin/no-such-shell\n")
+    result = c.run(root.addr, [], shell=True, tty=True, user="ghost",
+                   stdin_data=b"echo shell=$0 home=$HOME; id -u; exit 4\n")
+    assert result.status == 4
+    assert b"shell=/bin/sh" in result.stdout
+    assert b"home=/home/alice" in result.stdout
+    assert b"3000" in result.stdout

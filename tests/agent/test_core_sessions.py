@@ -254,3 +254,14 @@ def test_unprivileged_agent_runs_as_itself(ember_bin, short_dir):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_shell_runs_login_shell(start_agent):
+    """A shell request runs root's login shell from /etc/passwd on a PTY.
+    The fallback to /bin/sh is in test_core_init.py, whose root has a
+    passwd file the test writes."""
+    result = c.run(start_agent().addr, [], shell=True, tty=True, stdin_data=b"echo $0; exit 7\n")
+    assert result.status == 7
+    with open("/etc/passwd") as f:
+        root_shell = next(line for line in f if line.startswith("root:")).strip().split(":")[6]
+    assert root_shell.rsplit("/", 1)[1].encode() in result.stdout
