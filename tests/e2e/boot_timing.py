@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Measure boot times of an ember initramfs guest under QEMU (not a test).
 
-Usage: /usr/bin/python3 tests/e2e/boot_timing.py [--boots N]
+Usage: /usr/bin/python3 tests/e2e/boot_timing.py [--boots N] [--arch amd64|arm64]
 
 Boots N guests one after another (TCG unless EMBER_QEMU_ACCEL names another
 accelerator) and prints the median and range of:
@@ -12,7 +12,9 @@ accelerator) and prints the median and range of:
     ember-init's first message (printed after it loaded the modules), the
     agent's "ready" message and the entrypoint's first output, and `emberctl
     wait-ready` started together with QEMU.
-Run `make` and scripts/fetch-kernel.sh first.
+Run `make` and scripts/fetch-kernel.sh first. For --arch arm64, run `make
+ARCH=arm64` and tests/e2e/test_arm64.py once: it fetches the arm64 kernel and
+busybox into the cache.
 """
 import argparse
 import os
@@ -26,6 +28,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 
+import guest_image  # noqa: E402
 import qemu  # noqa: E402
 from ember_vm import EmberVM  # noqa: E402
 from guest_image import AGENT_TCP_PORT, base_config, ember_initramfs, new_token  # noqa: E402
@@ -64,14 +67,14 @@ def read_timings(text):
     return timings
 
 
-def boot_once(kernel, bin_dir, workdir):
+def boot_once(kernel, bin_dir, emberctl, workdir):
     token = new_token()
     initrd = os.path.join(workdir, "initrd.cpio")
     config = base_config(args=["/bin/sh", "-c", f"echo {MARKER}; exec sleep 3600"])
     ember_initramfs(initrd, kernel, bin_dir, config, token)
     vm = qemu.Machine(kernel, initrd=initrd, agent_port=AGENT_TCP_PORT, timeout=120,
                       name="timing")
-    guest = EmberVM(vm, os.path.join(bin_dir, "emberctl"), token, workdir)
+    guest = EmberVM(vm, emberctl, token, workdir)
     found = {}
     watcher = threading.Thread(target=watch_console, args=(vm, found))
     vm.start()
@@ -95,17 +98,24 @@ def boot_once(kernel, bin_dir, workdir):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--boots", type=int, default=DEFAULT_BOOTS)
+    parser.add_argument("--arch", choices=("amd64", "arm64"), default="amd64")
     args = parser.parse_args()
-    kernel = qemu.Kernel.from_cache()
+    kernel = qemu.Kernel.from_cache(args.arch)
     if kernel is None:
-        sys.exit("no kernel in the cache: run scripts/fetch-kernel.sh")
+        sys.exit(f"no {args.arch} kernel in the cache: run scripts/fetch-kernel.sh")
     qemu.CONSOLE_POLL_S = 0.01
     bin_dir = os.path.join(ROOT, "build", "bin")
+    emberctl = os.path.join(bin_dir, "emberctl")
+    if args.arch == "arm64":
+        bin_dir = os.path.join(ROOT, "build", "arm64", "bin")
+        guest_image.BUSYBOX = os.path.join(qemu.cache_dir(), "arm64", "busybox")
+        if not os.path.exists(guest_image.BUSYBOX):
+            sys.exit(f"{guest_image.BUSYBOX} is missing: run tests/e2e/test_arm64.py once")
     results = []
     load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="ember-boot-timing-") as workdir:
         for index in range(args.boots):
-            results.append(boot_once(kernel, bin_dir, workdir))
+            results.append(boot_once(kernel, bin_dir, emberctl, workdir))
             print(f"boot {index + 1}: " + ", ".join(f"{k} {v:.3f}s"
                                                    for k, v in results[-1].items()))
     print(f"\n{args.boots} boots, accel {os.environ.get('EMBER_QEMU_ACCEL', 'tcg')}, "
