@@ -121,7 +121,7 @@ static int resolve_dest(int fd, const Ember__CopyInRequest *request, const char 
 	}
 	if (request->dest_is_dir)
 		return send_error(fd, EMBER__CODE__CODE_NOT_FOUND, exists ? ENOTDIR : ENOENT, dest,
-				  "destination directory '%s' %s", dest,
+				  "destination directory '%s' %s: name an existing directory", dest,
 				  exists ? "is not a directory" : "does not exist");
 
 	/* dest names the root entry itself, in a directory that must exist. */

@@ -291,7 +291,8 @@ static int local_destination(const char *guest_src, const char *local_dest, int 
 	}
 	if (copy_path_has_slash(local_dest))
 		return ember_error_set(err, EMBER_ERROR_USAGE, -ENOENT,
-				       "destination directory '%s' does not exist", local_dest);
+				       "destination directory '%s' does not exist: create it first",
+				       local_dest);
 	if (copy_base_name(local_dest, root_name, root_size) < 0)
 		return ember_error_set(err, EMBER_ERROR_USAGE, -EINVAL,
 				       "invalid destination '%s'", local_dest);
