@@ -20,7 +20,11 @@ import time
 READY_TIMEOUT_S = 60
 CTL_TIMEOUT_S = 60
 # wait-ready runs in rounds of this many seconds, checking QEMU in between.
-READY_ROUND_S = 5
+# Short rounds also bound a known delay: QEMU's user networking accepts a
+# connection before the guest's eth0 is up and retransmits its SYN into the
+# guest with backoff, and a wait-ready stuck on that connection does not
+# reconnect until its timeout.
+READY_ROUND_S = 1
 
 
 class EmberVM:
