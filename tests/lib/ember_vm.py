@@ -20,10 +20,10 @@ import time
 READY_TIMEOUT_S = 60
 CTL_TIMEOUT_S = 60
 # wait-ready runs in rounds of this many seconds, checking QEMU in between.
-# Short rounds also bound a known delay: QEMU's user networking accepts a
+# Short rounds also bound a known delay. QEMU's user networking accepts a
 # connection before the guest's eth0 is up and retransmits its SYN into the
-# guest with backoff, and a wait-ready stuck on that connection does not
-# reconnect until its timeout.
+# guest with backoff. A wait-ready stuck on that connection does not reconnect
+# until its timeout.
 READY_ROUND_S = 1
 
 
