@@ -140,10 +140,17 @@ def test_unknown_user_is_remote_error(agent, ctl):
 
 
 def test_detach_ps_kill_attach(agent, ctl):
-    r = ctl(agent.addr, "exec", "--detach", "--", "sh", "-c", "echo early; sleep 60")
+    # The marker file appears after "early" was written, so the kill below
+    # cannot overtake the output.
+    marker = os.path.join(agent.workdir, "early-written")
+    r = ctl(agent.addr, "exec", "--detach", "--", "sh", "-c",
+            f"echo early; touch {marker}; sleep 60")
     assert r.returncode == 0, r.stderr
     session = r.stdout.decode().strip()
     assert re.fullmatch(r"[!-~]+", session), session
+    deadline = time.monotonic() + 10
+    while not os.path.exists(marker) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
     listing = ctl(agent.addr, "ps")
     line = next(l for l in listing.stdout.decode().splitlines() if l.startswith(session))
