@@ -63,8 +63,10 @@ static int switch_user(int fd, const char *spec)
 	const char *missing = NULL;
 	int r = user_resolve(spec, NULL, NULL, &info, &missing);
 	if (r == -ENOENT)
-		return send_error(fd, EMBER__CODE__CODE_NOT_FOUND, r, NULL, "no such %s in '%s'",
-				  missing ? missing : "user", spec);
+		return send_error(fd, EMBER__CODE__CODE_NOT_FOUND, r, NULL,
+				  "invalid user '%s': no such %s in %s", spec, missing ? missing : "user",
+				  missing && strcmp(missing, "group") == 0 ? USER_GROUP_PATH :
+				  USER_PASSWD_PATH);
 	if (r < 0)
 		return send_error(fd, EMBER__CODE__CODE_INVALID_ARGUMENT, r, NULL,
 				  "invalid user '%s': %s", spec, strerror(-r));

@@ -184,8 +184,8 @@ static int resolve_user(struct conn *conn, const char *spec, struct user_info *u
 
 	if (r == -ENOENT)
 		return reject(conn, EMBER__CODE__CODE_NOT_FOUND, 0,
-				   "no such %s in user '%s' (looked up in %s and %s)", missing,
-				   spec, USER_PASSWD_PATH, USER_GROUP_PATH);
+				   "invalid user '%s': no such %s in %s", spec, missing,
+				   strcmp(missing, "group") == 0 ? USER_GROUP_PATH : USER_PASSWD_PATH);
 	if (r == -EINVAL)
 		return reject(conn, EMBER__CODE__CODE_INVALID_ARGUMENT, EINVAL,
 				   "invalid user '%s': expected name, uid, uid:gid or name:group",
