@@ -12,6 +12,8 @@ import socket
 import subprocess
 import time
 
+from guest_build import runner_prefix
+
 
 class Agent:
     def __init__(self, binary, workdir, args=(), tcp=False, token=None, env=None):
@@ -39,7 +41,8 @@ class Agent:
             os.chmod(self.token_path, 0o600)
 
     def command(self):
-        cmd = [self.binary, "--listen", self.listen] + self.args
+        # An aarch64 agent runs under EMBER_GUEST_RUNNER (qemu-aarch64-static).
+        cmd = runner_prefix(self.binary) + [self.binary, "--listen", self.listen] + self.args
         if self.token_path:
             cmd += ["--token-file", self.token_path]
         return cmd

@@ -39,3 +39,24 @@ def write_wrapper(binary, directory):
     os.chmod(partial, 0o755)
     os.rename(partial, path)
     return path
+
+
+# ELF e_machine values of the architectures ember builds for.
+ELF_MACHINES = {"x86_64": 62, "aarch64": 183}
+
+
+def runner_prefix(binary):
+    """Returns the guest runner as a command prefix when binary is an ELF
+    file for another machine than this one, else an empty list. Harnesses
+    that receive a raw guest binary, not ember_bin's script, call this."""
+    try:
+        with open(binary, "rb") as f:
+            header = f.read(20)
+    except OSError:
+        return []
+    if len(header) < 20 or header[:4] != b"\x7fELF":
+        return []
+    machine = int.from_bytes(header[18:20], "little")
+    if machine == ELF_MACHINES.get(os.uname().machine):
+        return []
+    return guest_runner()
