@@ -273,10 +273,15 @@ static void exec_start_failed(struct exec_start *start, int err, const char *sta
 			ember_error(start->conn, code_for_errno(-err), -err,
 				    "failed to %s for user '%s': %s", stage,
 				    start->user[0] ? start->user : "root", strerror(-err));
+		else if (strcmp(stage, "change directory to") == 0)
+			/* Without a requested cwd the child tried HOME, then "/": only
+			 * the failure of "/" is reported. */
+			ember_error(start->conn, code_for_errno(-err), -err, "failed to %s '%s': %s",
+				    stage, start->cwd && start->cwd[0] ? start->cwd : "/",
+				    strerror(-err));
 		else
 			ember_error(start->conn, code_for_errno(-err), -err, "failed to %s '%s': %s",
-				    stage, strcmp(stage, "change directory to") == 0 && start->cwd
-				    ? start->cwd : session->argv[0], strerror(-err));
+				    stage, session->argv[0], strerror(-err));
 	}
 	exec_start_free(start);
 	/* The child exits by itself; the reaper collects it. */

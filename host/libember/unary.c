@@ -26,6 +26,12 @@ int ember_ping(struct ember_client *client, uint32_t *agent_version, struct embe
 	return 0;
 }
 
+/* How long one readiness ping waits for its reply. A VMM's user-mode network
+ * (QEMU slirp) accepts a forwarded connection before the guest listens, and
+ * such a connection never answers: a short wait lets the next attempt connect
+ * again instead of sitting on it until the overall timeout. */
+#define EMBER_READY_REPLY_MS 1000
+
 int ember_wait_ready(struct ember_client *client, int timeout_ms, struct ember_error *err)
 {
 	struct timespec start, now;
@@ -43,9 +49,10 @@ int ember_wait_ready(struct ember_client *client, int timeout_ms, struct ember_e
 		if (tried && left == 0)
 			break;
 		/* The connect retries with backoff cover most of the wait; the
-		 * loop only repeats after the agent accepted but could not respond. */
+		 * loop repeats after a connection was accepted but not answered. */
 		client->connect_timeout_ms = (int)left;
-		client->io_timeout_ms = left > 0 ? (int)left : 1;
+		client->io_timeout_ms = left > EMBER_READY_REPLY_MS ? EMBER_READY_REPLY_MS
+				      : left > 0 ? (int)left : 1;
 		r = ember_ping(client, NULL, err);
 		if (r == 0 || left == 0)
 			break;
