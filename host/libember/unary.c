@@ -49,7 +49,7 @@ int ember_wait_ready(struct ember_client *client, int timeout_ms, struct ember_e
 		if (tried && left == 0)
 			break;
 		/* The connect retries with backoff cover most of the wait; the
-		 * loop repeats after a connection was accepted but not answered. */
+		 * loop repeats after a connection was accepted but got no reply. */
 		client->connect_timeout_ms = (int)left;
 		client->io_timeout_ms = left > EMBER_READY_REPLY_MS ? EMBER_READY_REPLY_MS
 				      : left > 0 ? (int)left : 1;

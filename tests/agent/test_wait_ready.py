@@ -1,13 +1,13 @@
 """`emberctl wait-ready` against a VMM network that accepts before the guest
 listens: QEMU's user-mode network accepts a forwarded connection at once and
-never answers it while the guest is still booting."""
+sends nothing on it while the guest is still booting."""
 import os
 
 from proxy import Proxy
 
 
 class SilentFirstProxy(Proxy):
-    """Accepts the first connection and never answers it; forwards the rest."""
+    """Accepts the first connection and never replies on it; forwards the rest."""
 
     def __init__(self, target, listen_path):
         self.silent = []
