@@ -28,11 +28,14 @@ void modules_load(struct init *init)
 				  "missing", path, strerror(errno));
 			continue;
 		}
-		if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
+		/* EEXIST: the initramfs' init loaded it before switching root. */
+		if (syscall(SYS_finit_module, fd, "", 0) == 0)
+			log_info("loaded module %s", path);
+		else if (errno == EEXIST)
+			log_debug("module %s is already loaded", path);
+		else
 			log_error("failed to load module %s: %s; the devices it drives will be "
 				  "missing", path, strerror(errno));
-		else
-			log_info("loaded module %s", path);
 		close(fd);
 	}
 }
