@@ -103,13 +103,30 @@ int listen_parse(const char *text, struct listen_addr *addr, const char **reason
 	return -EINVAL;
 }
 
-/* Removes a socket file left by an earlier agent; anything else at the path
- * is left alone so that bind fails with EADDRINUSE. */
+/* Checks whether a process accepts connections on the socket file at path.
+ * A socket whose listener exited refuses with ECONNREFUSED. */
+static bool socket_has_listener(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool live;
+
+	if (fd < 0)
+		return false;
+	strcpy(sun.sun_path, path);
+	live = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 || errno != ECONNREFUSED;
+	close(fd);
+	return live;
+}
+
+/* Removes a socket file left by an earlier agent that exited. A socket that a
+ * running agent listens on, and anything that is not a socket, is left alone
+ * so that bind fails with EADDRINUSE. */
 static void remove_stale_socket(const char *path)
 {
 	struct stat st;
 
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && !socket_has_listener(path))
 		unlink(path);
 }
 

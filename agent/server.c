@@ -162,7 +162,9 @@ int server_start(struct agent *agent)
 		int r;
 
 		if (fd < 0) {
-			log_error("failed to listen on '%s': %s", listener->text, strerror(-fd));
+			log_error("failed to listen on '%s': %s%s", listener->text, strerror(-fd),
+				  fd == -EADDRINUSE ? " (another process listens there: stop it or "
+				  "choose another address)" : "");
 			return fd;
 		}
 		listener->fd = fd;

@@ -1,8 +1,12 @@
-/* Unit tests for listener address parsing. Nothing here opens a socket: the
- * vsock cases only parse (no AF_VSOCK socket may be created on a host). */
+/* Unit tests for listener address parsing and Unix socket reuse. The vsock
+ * cases only parse (no AF_VSOCK socket may be created on a host). */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "listen.h"
@@ -101,6 +105,33 @@ static void unknown_scheme_rejected(void)
 	CHECK_INT(listen_parse("/tmp/agent.sock", &addr, &reason), -EINVAL);
 }
 
+/* A socket file whose listener closed is replaced, one with a listener is not. */
+static void unix_socket_reuse(void)
+{
+	char dir[] = "/tmp/ember-listen-unit-XXXXXX";
+	char text[sizeof(dir) + 16];
+	struct listen_addr addr;
+	const char *reason;
+	struct stat st;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(text, sizeof(text), "unix:%s/a.sock", dir);
+	CHECK_INT(listen_parse(text, &addr, &reason), 0);
+
+	int first = listen_open(&addr);
+	CHECK(first >= 0);
+	CHECK_INT(listen_open(&addr), -EADDRINUSE);
+	CHECK_INT(stat(addr.path, &st), 0);
+	CHECK(S_ISSOCK(st.st_mode));
+
+	close(first);
+	int second = listen_open(&addr);
+	CHECK(second >= 0);
+	close(second);
+	unlink(addr.path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	RUN(vsock_port_parses);
@@ -110,5 +141,6 @@ int main(void)
 	RUN(tcp_addresses_parse);
 	RUN(tcp_bad_addresses_rejected);
 	RUN(unknown_scheme_rejected);
+	RUN(unix_socket_reuse);
 	return check_summary("agent/listen");
 }
