@@ -238,6 +238,11 @@ static int config_load(struct agent *agent, const char *path)
 	const char *key;
 	int r = 0;
 
+	if (!root && error.line < 0) {
+		/* jansson reports a file it cannot open or read with line -1. */
+		fprintf(stderr, "ember-agent: failed to read config '%s': %s\n", path, error.text);
+		return -EINVAL;
+	}
 	if (!root) {
 		fprintf(stderr, "ember-agent: invalid config '%s' at line %d, column %d: %s\n",
 			path, error.line, error.column, error.text);
