@@ -600,8 +600,10 @@ int ext4_write(struct tree *tree, const char *path, const struct output_options 
 	ext4_plan(&stats, options, &planned_size, &inodes);
 	size = options->size ? options->size : planned_size;
 	if (size < EXT4_MIN_SIZE || size > EXT4_MAX_SIZE) {
-		log_error("invalid image size %llu bytes: it must be between %llu and %llu",
-			  (unsigned long long)size, EXT4_MIN_SIZE, EXT4_MAX_SIZE);
+		log_error("invalid image size %llu bytes: it must be between %llu and %llu "
+			  "(%llu MiB to %llu TiB); change --size or --free",
+			  (unsigned long long)size, EXT4_MIN_SIZE, EXT4_MAX_SIZE,
+			  EXT4_MIN_SIZE >> 20, EXT4_MAX_SIZE >> 40);
 		return -EINVAL;
 	}
 	if (options->size && inodes > size / EXT4_BLOCK_SIZE)
