@@ -75,7 +75,7 @@ void dispatch_request(struct conn *conn, const Ember__Request *request)
 		log_warn("rejected %s: missing or wrong token", conn_peer(conn));
 		ember_error(conn, EMBER__CODE__CODE_UNAUTHENTICATED, 0,
 			    "missing or wrong token: TCP clients must send the agent's token "
-			    "in Request.token");
+			    "in Request.token (emberctl: --token-file FILE)");
 		return;
 	}
 	if (request->version < EMBER_PROTOCOL_MIN_VERSION || request->version > EMBER_PROTOCOL_VERSION) {
