@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <net/if.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@
 
 #include "log.h"
 #include "op.h"
+#include "resume.h"
+#include "resume_op.h"
 
 int netconfig_parse_mac(const char *text, uint8_t mac[6])
 {
@@ -353,13 +356,32 @@ static int apply(struct netconfig_run *run, const Ember__NetConfigRequest *reque
 	return 0;
 }
 
+/* Whether the agent's network namespace differs from PID 1's: a namespace
+ * created for the agent, not the machine's (or the guest's) own network. */
+static bool netconfig_in_own_netns(void)
+{
+	struct stat mine, init;
+
+	if (stat("/proc/self/ns/net", &mine) < 0 || stat("/proc/1/ns/net", &init) < 0)
+		return false;
+	return mine.st_ino != init.st_ino || mine.st_dev != init.st_dev;
+}
+
 int op_net_config(struct conn *conn, const Ember__Request *request)
 {
 	Ember__AgentFrame frame = EMBER__AGENT_FRAME__INIT;
 	Ember__NetConfigResponse response = EMBER__NET_CONFIG_RESPONSE__INIT;
 	struct netconfig_run run = { 0 };
+	const struct agent_options *options = agent_options(conn_agent(conn));
 	int ret;
 
+	/* In the initial PID namespace and PID 1's network namespace, a standalone
+	 * agent would re-address the machine it runs on: only ember-init's agent
+	 * or --machine-wide may. A network namespace of the agent's own is fine. */
+	if (options->initial_pid_ns && resume_pid_namespace_is_initial() &&
+	    !options->under_init && !options->machine_wide && !netconfig_in_own_netns())
+		return ember_error(conn, EMBER__CODE__CODE_FAILED_PRECONDITION, 0,
+				   "net_config refused: %s", resume_machine_blocked(options));
 	run.sock = nl_socket_alloc();
 	if (!run.sock)
 		return -ENOMEM;

@@ -86,6 +86,7 @@ struct agent_options {
 	unsigned max_sessions;     /* concurrent exec sessions */
 	unsigned grace_s;          /* seconds a disconnected session waits for attach */
 	bool freeze_all;           /* freeze without a mount list (real guest only) */
+	bool machine_wide;         /* --machine-wide: clock, RNG and network changes standalone */
 	const char *run_dir;       /* --run-dir: the frozen record's directory; NULL: EMBER_RUN_DIR */
 	const char *hooks_dir;     /* --hooks-dir: holds freeze.d and resume.d; NULL: /etc/ember/hooks */
 	const char *workload_cgroup; /* --workload-cgroup: frozen by freeze --processes; NULL: CGROUP_WORKLOAD */

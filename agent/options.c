@@ -40,6 +40,8 @@ static void usage(FILE *out)
 		"  --max-sessions N   concurrent exec sessions (default %d)\n"
 		"  --grace S          seconds a disconnected session waits for attach (default %d)\n"
 		"  --freeze-all       allow freeze without a mount list (real guest only)\n"
+		"  --machine-wide     allow resume to set the clock and feed the RNG, and\n"
+		"                     net_config to re-address interfaces, without ember-init\n"
 		"  --run-dir DIR      where the record of frozen mounts is kept (default /run/ember)\n"
 		"  --hooks-dir DIR    holds freeze.d and resume.d (default /etc/ember/hooks)\n"
 		"  --workload-cgroup DIR  cgroup that freeze --processes freezes\n"
@@ -284,6 +286,7 @@ enum {
 	OPT_MAX_SESSIONS,
 	OPT_GRACE,
 	OPT_FREEZE_ALL,
+	OPT_MACHINE_WIDE,
 	OPT_RUN_DIR,
 	OPT_HOOKS_DIR,
 	OPT_WORKLOAD_CGROUP,
@@ -302,6 +305,7 @@ static const struct option long_options[] = {
 	{ "max-sessions", required_argument, NULL, OPT_MAX_SESSIONS },
 	{ "grace", required_argument, NULL, OPT_GRACE },
 	{ "freeze-all", no_argument, NULL, OPT_FREEZE_ALL },
+	{ "machine-wide", no_argument, NULL, OPT_MACHINE_WIDE },
 	{ "run-dir", required_argument, NULL, OPT_RUN_DIR },
 	{ "hooks-dir", required_argument, NULL, OPT_HOOKS_DIR },
 	{ "workload-cgroup", required_argument, NULL, OPT_WORKLOAD_CGROUP },
@@ -373,6 +377,9 @@ static int cli_option(struct agent *agent, struct cli *cli, int opt, const char 
 		return 0;
 	case OPT_FREEZE_ALL:
 		cli->freeze_all = true;
+		return 0;
+	case OPT_MACHINE_WIDE:
+		agent->opts.machine_wide = true;
 		return 0;
 	case OPT_RUN_DIR:
 		agent->opts.run_dir = arg;

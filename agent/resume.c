@@ -110,10 +110,11 @@ static int add_entropy(const uint8_t *bytes, size_t len, bool *reseeded)
 	return ret;
 }
 
-int resume_apply(const struct resume_request *request, bool initial_pid_namespace,
+int resume_apply(const struct resume_request *request, const char *blocked_reason,
 		 struct resume_result *result, const char **failed_step)
 {
-	const char *reason = "the agent is not in the initial PID namespace";
+	const char *reason = blocked_reason;
+	bool initial_pid_namespace = blocked_reason == NULL;
 	bool correct = false;
 	int ret;
 

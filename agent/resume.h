@@ -57,7 +57,7 @@ int64_t resume_corrected_time(int64_t host_wall_ns, uint64_t received_mono_ns,
  * result->skipped lists what would have been done. Returns 0, -EINVAL for more
  * than RESUME_ENTROPY_MAX bytes, or -errno of the step that failed, with
  * *failed_step naming it ("set the clock", "add entropy and reseed the RNG"). */
-int resume_apply(const struct resume_request *request, bool initial_pid_namespace,
+int resume_apply(const struct resume_request *request, const char *blocked_reason,
 		 struct resume_result *result, const char **failed_step);
 
 /* Whether this process is in the kernel's initial PID namespace (the inode of

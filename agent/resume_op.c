@@ -103,15 +103,28 @@ static void signal_entrypoint(const struct agent_options *options, struct resume
 				   signal_number, pid, strerror(errno));
 }
 
+const char *resume_machine_blocked(const struct agent_options *options)
+{
+	if (!options->initial_pid_ns || !resume_pid_namespace_is_initial())
+		return "the agent is not in the initial PID namespace";
+	/* A standalone agent in the initial PID namespace may be a test or tool
+	 * run on someone's machine: changing that machine's clock, RNG or
+	 * network must be asked for. */
+	if (!options->under_init && !options->machine_wide)
+		return "the agent was not started by ember-init (start it with --machine-wide to "
+		       "allow changes to this machine's clock, RNG and network)";
+	return NULL;
+}
+
 int resume_op_apply(const struct agent_options *options, const struct resume_request *request,
 		    bool run_hooks, struct resume_result *result, char *message, size_t size)
 {
 	const char *failed_step = "apply the host state";
 	int ret;
 
-	bool initial = options->initial_pid_ns && resume_pid_namespace_is_initial();
+	const char *blocked = resume_machine_blocked(options);
 
-	ret = resume_apply(request, initial, result, &failed_step);
+	ret = resume_apply(request, blocked, result, &failed_step);
 	if (ret < 0) {
 		snprintf(message, size, "failed to %s: %s", failed_step, strerror(-ret));
 		return ret;

@@ -19,6 +19,11 @@ int resume_op_take_host(struct conn *conn, const Ember__HostState *host,
 /* Worker thread: applies the host state, then (with run_hooks) the resume.d
  * hooks and the configured signal to the entrypoint. Returns 0, or -errno
  * with message describing the failure. */
+/* Returns why clock, RNG and network changes are not allowed here, or NULL when
+ * they are: only in the initial PID namespace, and there only under ember-init
+ * or with --machine-wide. */
+const char *resume_machine_blocked(const struct agent_options *options);
+
 int resume_op_apply(const struct agent_options *options, const struct resume_request *request,
 		    bool run_hooks, struct resume_result *result, char *message, size_t size);
 

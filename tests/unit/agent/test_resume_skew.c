@@ -4,7 +4,9 @@
 #include <string.h>
 
 #include "check.h"
+#include "op.h"
 #include "resume.h"
+#include "resume_op.h"
 
 #define SEC 1000000000LL
 
@@ -44,7 +46,7 @@ static void test_not_initial_namespace_reports(void)
 	struct resume_result result;
 	const char *step = NULL;
 
-	CHECK_INT(resume_apply(&request, false, &result, &step), 0);
+	CHECK_INT(resume_apply(&request, "not in the initial PID namespace", &result, &step), 0);
 	CHECK(result.skew_ns < -119 * SEC);
 	CHECK(result.skew_ns > -121 * SEC);
 	CHECK(!result.clock_set);
@@ -65,7 +67,7 @@ static void test_small_skew_left_alone(void)
 	struct resume_result result;
 	const char *step = NULL;
 
-	CHECK_INT(resume_apply(&request, false, &result, &step), 0);
+	CHECK_INT(resume_apply(&request, "not in the initial PID namespace", &result, &step), 0);
 	CHECK(!result.clock_set);
 	CHECK_INT(result.skipped_count, 1);
 	CHECK(strstr(result.skipped[0], "entropy: the request carried none") != NULL);
@@ -82,7 +84,27 @@ static void test_entropy_limit(void)
 	struct resume_result result;
 	const char *step = NULL;
 
-	CHECK_INT(resume_apply(&request, false, &result, &step), -EINVAL);
+	CHECK_INT(resume_apply(&request, "not in the initial PID namespace", &result, &step), -EINVAL);
+}
+
+/* Machine-wide actions need ember-init or --machine-wide, and the initial PID
+ * namespace; this only computes the decision and changes nothing. */
+static void test_machine_actions_need_init_or_option(void)
+{
+	struct agent_options options = { .initial_pid_ns = resume_pid_namespace_is_initial() };
+	const char *blocked = resume_machine_blocked(&options);
+
+	CHECK(blocked != NULL);
+	if (!options.initial_pid_ns) {
+		CHECK(strstr(blocked, "initial PID namespace") != NULL);
+		return;
+	}
+	CHECK(strstr(blocked, "--machine-wide") != NULL);
+	options.machine_wide = true;
+	CHECK(resume_machine_blocked(&options) == NULL);
+	options.machine_wide = false;
+	options.under_init = true;
+	CHECK(resume_machine_blocked(&options) == NULL);
 }
 
 int main(void)
@@ -93,5 +115,6 @@ int main(void)
 	RUN(test_not_initial_namespace_reports);
 	RUN(test_small_skew_left_alone);
 	RUN(test_entropy_limit);
+	RUN(test_machine_actions_need_init_or_option);
 	return check_summary("test_resume_skew");
 }
