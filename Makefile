@@ -103,7 +103,7 @@ $(BIN)/%.stripped: $(BIN)/%
 	$(STRIP) -o $@ $<
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
 		$(DESTDIR)$(PREFIX)/include/ember $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 		$(DESTDIR)$(PREFIX)/share/ember/$(ARCH)
 	install -m 0755 -s $(GUEST_BINS) $(DESTDIR)$(PREFIX)/share/ember/$(ARCH)/
