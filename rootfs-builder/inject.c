@@ -252,12 +252,105 @@ static int add_workdir(struct tree *tree, json_t *boot_config)
 	return tree_put(tree, parent, leaf, inode) ? 0 : -ENOMEM;
 }
 
+/* Largest /etc/passwd or /etc/group read to check the process's user. */
+#define INJECT_MAX_ACCOUNTS_FILE (4 * 1024 * 1024)
+
+static int is_number(const char *s, size_t len)
+{
+	if (len == 0)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	}
+	return 1;
+}
+
+/* Whether the image's etc/FILE (passwd or group) has an entry whose first
+ * field is name. Returns 1, 0, or -errno when the file cannot be read. */
+static int accounts_have_name(struct tree *tree, const char *file, const char *name,
+			      size_t name_len)
+{
+	char path[32];
+	struct tree_dentry *dentry;
+	struct tree_inode *inode;
+	char *text;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "etc/%s", file);
+	dentry = tree_find(tree, path, 1);
+	if (!dentry || !S_ISREG(dentry->inode->mode))
+		return 0;
+	inode = dentry->inode;
+	if (inode->size > INJECT_MAX_ACCOUNTS_FILE)
+		return -EFBIG;
+	text = malloc(inode->size + 1);
+	if (!text)
+		return -ENOMEM;
+	if (pread(tree->spool_fd, text, inode->size, (off_t)inode->spool_offset) !=
+	    (ssize_t)inode->size) {
+		free(text);
+		return -EIO;
+	}
+	text[inode->size] = '\0';
+	char *line = text;
+
+	while (line && *line && !found) {
+		const char *colon = strchr(line, ':');
+		char *next = strchr(line, '\n');
+
+		found = colon && (!next || colon < next) && (size_t)(colon - line) == name_len &&
+			memcmp(line, name, name_len) == 0;
+		line = next ? next + 1 : NULL;
+	}
+	free(text);
+	return found;
+}
+
+/* Checks that a user or group given by name exists in the image, as ember-init
+ * will require at boot: a numeric uid or gid needs no entry. */
+static int check_user(struct tree *tree, json_t *boot_config)
+{
+	const char *spec = json_string_value(
+		json_object_get(json_object_get(boot_config, "process"), "user"));
+	const char *colon;
+	int found;
+
+	if (!spec || !*spec)
+		return 0;
+	colon = strchr(spec, ':');
+
+	size_t user_len = colon ? (size_t)(colon - spec) : strlen(spec);
+
+	if (!is_number(spec, user_len)) {
+		found = accounts_have_name(tree, "passwd", spec, user_len);
+		if (found <= 0) {
+			log_error("invalid user '%s': no user '%.*s' in the image's /etc/passwd; "
+				  "give a uid or a user the image has (--user)", spec, (int)user_len,
+				  spec);
+			return found < 0 ? found : -EINVAL;
+		}
+	}
+	if (colon && !is_number(colon + 1, strlen(colon + 1))) {
+		found = accounts_have_name(tree, "group", colon + 1, strlen(colon + 1));
+		if (found <= 0) {
+			log_error("invalid user '%s': no group '%s' in the image's /etc/group; "
+				  "give a gid or a group the image has (--user)", spec, colon + 1);
+			return found < 0 ? found : -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int inject_all(struct tree *tree, const char *bin_dir, json_t *boot_config,
 	       const char *token_path, int initramfs)
 {
 	char *text;
 	int err;
 
+	err = check_user(tree, boot_config);
+	if (err < 0)
+		return err;
 	err = add_workdir(tree, boot_config);
 	if (err < 0)
 		return err;

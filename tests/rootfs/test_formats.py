@@ -239,3 +239,23 @@ def test_missing_workdir_created(builder, busybox_image, tmp_path):
     builder.build(busybox_image["oci"], out, "--format", "dir", "--workdir", "/srv/app")
     assert (out / "srv/app").is_dir()
     assert stat.S_IMODE(os.lstat(out / "srv/app").st_mode) == 0o755
+
+
+@pytest.mark.parametrize("user", ["nobody", "65534", "1000:1000", "root:0"])
+def test_user_known_to_image_accepted(builder, busybox_image, tmp_path, user):
+    out = tmp_path / "root"
+    builder.build(busybox_image["oci"], out, "--format", "dir", "--user", user)
+    with open(out / "etc/ember/config.json") as f:
+        assert json.load(f)["process"]["user"] == user
+
+
+@pytest.mark.parametrize("user, missing", [("bob", "no user 'bob'"),
+                                           ("root:wheel", "no group 'wheel'")])
+def test_user_unknown_to_image_rejected(builder, busybox_image, tmp_path, user, missing):
+    # ember-init would stop the boot on this config: the build fails instead.
+    out = tmp_path / "root.ext4"
+    proc = builder.build(busybox_image["oci"], out, "--user", user, check=False)
+    assert proc.returncode == 1
+    assert f"invalid user '{user}'" in proc.stderr
+    assert missing in proc.stderr
+    assert not [name for name in os.listdir(tmp_path) if name.startswith("root.ext4")]
