@@ -81,8 +81,9 @@ def start_control_master(session, sshd):
 def loop_benchmarks(session, driver, agent, qga, loops, warmup, result):
     """(a): the exec loops of one client process."""
     loop = {}
-    loop["fork+exec floor (sh -c true)"] = run_driver(
-        [driver, "-w", str(warmup), "exec-floor", str(loops)])["exec"]
+    command = [driver, "-w", str(warmup), "exec-floor", str(loops)]
+    result["commands"].append(shlex.join(command))
+    loop["fork+exec floor (sh -c true)"] = run_driver(command)["exec"]
     command = [driver, "-w", str(warmup), "exec-qga", qga.socket_path, str(loops)]
     result["commands"].append(shlex.join(command))
     loop["qemu-ga guest-exec + guest-exec-status"] = run_driver(command)["exec"]
