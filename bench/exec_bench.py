@@ -159,6 +159,7 @@ def tables(result, ember_measured):
                       common.fmt_ratio(s["median_ms"], floor),
                       common.fmt_ratio(s["median_ms"], ember_loop), s["runs"]]
                      for name, s in loop.items()]}]
+
     invocation = result["invocation"]
     ember_cli = invocation.get("emberctl exec", {}).get("median_ms")
     out.append({"title": "(b) one whole command invocation (hyperfine)",
@@ -167,12 +168,14 @@ def tables(result, ember_measured):
                           f"{s['mean_ms']:.2f} ± {s['stddev_ms']:.2f} ms",
                           common.fmt_ratio(s["median_ms"], ember_cli), s["runs"]]
                          for name, s in invocation.items()]})
+
     out.append({"title": "(c) resident memory (VmRSS from /proc/PID/status)",
                 "header": ["process", "RSS"],
                 "rows": [[name, common.fmt_kib(kib)] for name, kib in result["rss_kib"].items()]})
     out.append({"title": "Binary sizes", "header": ["binary", "size"],
                 "rows": [[name, common.fmt_bytes(size)]
                          for name, size in result["sizes"].items()]})
+
     if ember_measured:
         targets = []
         if ember_loop is not None:

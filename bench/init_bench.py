@@ -136,6 +136,7 @@ def tables(result):
             "header": ["PID 1", "median", "mean ± σ", "over floor", "÷ floor",
                        "÷ ember-init", "runs"],
             "rows": rows}]
+
     size = result["sizes"].get("ember-init (stripped)")
     target_rows = []
     if ember is not None and floor:
@@ -145,6 +146,7 @@ def tables(result):
     if size is not None and ember is not None:
         target_rows.append([f"ember-init ≤ {TARGET_SIZE_BYTES:,} bytes stripped",
                             common.fmt_bytes(size), common.verdict(size <= TARGET_SIZE_BYTES)])
+
     timings = result.get("ember_boot_timings")
     if timings:
         target_rows.append(["ember-init start to entrypoint execve (boot timings, "
