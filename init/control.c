@@ -30,14 +30,34 @@ struct client {
 static int listen_fd = -1;
 static struct client clients[CONTROL_MAX_CLIENTS];
 
+/* Sends a fixed error reply when building the reply failed, because the agent
+ * waits for one reply per request and has no timeout of its own. */
 static void send_json(struct client *c, json_t *reply)
 {
+	static const char fallback[] = "{\"ok\":false,\"error\":\"failed to encode the reply\"}";
 	char *text = json_dumps(reply, JSON_COMPACT);
+	const char *out = text ? text : fallback;
 
-	if (text && send(c->fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+	if (send(c->fd, out, strlen(out), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		log_debug("failed to send a control reply on fd %d: %s", c->fd, strerror(errno));
 	free(text);
 	json_decref(reply);
+}
+
+/* Drops a character that a cut at the end of s left incomplete, so that the
+ * message stays valid UTF-8, which jansson requires. */
+static void trim_cut_character(char *s)
+{
+	size_t len = strlen(s), start = len, need;
+
+	while (start > 0 && ((unsigned char)s[start - 1] & 0xc0) == 0x80)
+		start--;
+	if (start == 0 || (unsigned char)s[start - 1] < 0xc0)
+		return;
+	start--;
+	need = (unsigned char)s[start] >= 0xf0 ? 4 : (unsigned char)s[start] >= 0xe0 ? 3 : 2;
+	if (len - start < need)
+		s[start] = '\0';
 }
 
 static void send_error(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -48,7 +68,8 @@ static void send_error(struct client *c, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(message, sizeof(message), fmt, ap);
+	if (vsnprintf(message, sizeof(message), fmt, ap) >= (int)sizeof(message))
+		trim_cut_character(message);
 	va_end(ap);
 	send_json(c, json_pack("{s:b, s:s}", "ok", 0, "error", message));
 }

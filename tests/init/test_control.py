@@ -74,6 +74,21 @@ def test_second_start_and_bad_requests_rejected(root):
     assert root.wait().exit_line == "ember: exit status 0"
 
 
+def test_cut_error_reply_stays_utf8(root):
+    root.write_config(host_mode())
+    root.start()
+    root.wait_for_path("/run/ember/control.sock")
+    # The error limit falls inside a two-byte character. The reply must
+    # still arrive as valid JSON, without the cut character.
+    bad = root.control({"op": "start", "cwd": "x" + "\u00e9" * 300})
+    assert not bad["ok"]
+    assert bad["error"].startswith("invalid 'cwd' 'x\u00e9")
+    assert len(bad["error"].encode()) < 512
+    assert root.control({"op": "status"})["state"] == "waiting-for-start"
+    root.control({"op": "shutdown"})
+    root.wait()
+
+
 def test_start_timeout_panics(root):
     root.write_config(host_mode(start_timeout=1))
     result = root.boot(timeout=15)
