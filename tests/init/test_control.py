@@ -106,6 +106,11 @@ def test_wait_returns_status_then_ack(root):
         s.settimeout(10)
         s.connect(root.in_root("/run/ember/control.sock"))
         s.send(b'{"op": "wait"}')
+        # Requests are handled in order, so this reply shows that init has
+        # read the wait. Without an agent, init shuts down at once when the
+        # entrypoint exits and would drop a wait it had not read yet.
+        s.send(b'{"op": "status"}')
+        assert json.loads(s.recv(65536))["state"] == "running"
         root.write("tmp/stop", "")
         reply = json.loads(s.recv(65536))
         assert reply == {"ok": True, "code": 9, "signal": 0, "status": 9}
