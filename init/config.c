@@ -823,8 +823,13 @@ static int set_path(json_t *doc, const char *key, json_t *value)
 
 		if (!child) {
 			child = json_object();
-			if (!child || json_object_set_new(obj, part, child) < 0) {
+			if (!child) {
 				r = -ENOMEM;
+				break;
+			}
+			/* jansson rejects a key that is not valid UTF-8. */
+			if (json_object_set_new(obj, part, child) < 0) {
+				r = -EINVAL;
 				break;
 			}
 		} else if (!json_is_object(child)) {
@@ -857,8 +862,16 @@ int config_apply_override(struct config *cfg, const char *assignment, char *err,
 	value = json_loads(eq + 1, JSON_DECODE_ANY, NULL);
 	if (!value)
 		value = json_string(eq + 1);
+	/* NOTE: json_string also fails when out of memory, reported the same way. */
+	if (!value) {
+		snprintf(err, err_len, "'ember.%s': the value is not valid UTF-8 (use JSON \\u escapes)",
+			 assignment);
+		r = -EINVAL;
+		goto out;
+	}
 	doc = cfg->doc ? json_deep_copy(cfg->doc) : json_object();
-	if (!value || !doc) {
+	if (!doc) {
+		snprintf(err, err_len, "'ember.%s': out of memory", assignment);
 		r = -ENOMEM;
 		goto out;
 	}

@@ -203,6 +203,23 @@ static void invalid_override_is_not_applied(void)
 	config_free(&c);
 }
 
+/* The kernel command line is raw bytes, but the config document is JSON. */
+static void non_utf8_override_is_rejected(void)
+{
+	struct config c;
+
+	config_init(&c);
+	CHECK_INT(config_parse_string(&c, "{\"hostname\": \"keep\"}", "c", err, sizeof(err)), 0);
+	err[0] = '\0';
+	CHECK_INT(config_apply_override(&c, "hostname=\xff\xfe", err, sizeof(err)), -22);
+	CHECK(strstr(err, "not valid UTF-8") != NULL);
+	err[0] = '\0';
+	CHECK_INT(config_apply_override(&c, "\xff.x=1", err, sizeof(err)), -22);
+	CHECK(strstr(err, "does not name a config key") != NULL);
+	CHECK_STR(c.hostname, "keep");
+	config_free(&c);
+}
+
 static void cmd_replaces_args_after_entrypoint(void)
 {
 	struct config c;
@@ -256,6 +273,7 @@ int main(void)
 	RUN(schema_errors_name_the_key);
 	RUN(override_sets_nested_keys);
 	RUN(invalid_override_is_not_applied);
+	RUN(non_utf8_override_is_rejected);
 	RUN(cmd_replaces_args_after_entrypoint);
 	RUN(signal_names_parse);
 	RUN(missing_file_is_enoent);
