@@ -2,6 +2,7 @@
  * key optional, unknown keys rejected by their dotted path. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <signal.h>
@@ -271,9 +272,9 @@ int config_parse_signal(const char *text)
 		if (strcasecmp(text, names[i].name) == 0)
 			return names[i].number;
 	}
-	if (strncasecmp(text, "RTMIN+", 6) == 0) {
+	if (strncasecmp(text, "RTMIN+", 6) == 0 && text[6] >= '0' && text[6] <= '9') {
 		n = strtol(text + 6, &end, 10);
-		if (*end == '\0' && n >= 0 && SIGRTMIN + n <= SIGRTMAX)
+		if (*end == '\0' && n <= SIGRTMAX - SIGRTMIN)
 			return SIGRTMIN + (int)n;
 	}
 	return -EINVAL;
@@ -644,8 +645,9 @@ static int parse_cgroup_value(struct parser *p, json_t *obj, const char *key, co
 		return fail(p, path, "expected a positive integer or a string");
 	if (strcmp(json_string_value(value), "max") == 0)
 		return (*out = strdup("max")) ? 0 : -ENOMEM;
+	/* strtoull would accept leading blanks and a minus sign, which wraps. */
 	n = strtoull(json_string_value(value), &end, 10);
-	if (end != json_string_value(value) && n > 0) {
+	if (isdigit((unsigned char)json_string_value(value)[0]) && n > 0) {
 		int shift = -1;
 
 		if (*end == '\0')

@@ -142,6 +142,8 @@ static void schema_errors_name_the_key(void)
 		{ "{\"rlimits\": {\"NOFILE\": [10, 5]}}", "soft limit exceeds the hard limit" },
 		{ "{\"sysctls\": {\"../x\": \"1\"}}", "not a sysctl name" },
 		{ "{\"cgroup\": {\"memory_max\": \"lots\"}}", "'lots' is not \"max\" or a size" },
+		{ "{\"cgroup\": {\"memory_max\": \"-5\"}}", "'-5' is not \"max\" or a size" },
+		{ "{\"cgroup\": {\"pids_max\": \" 7\"}}", "' 7' is not \"max\" or a positive" },
 		{ "{\"modules\": [\"virtio.ko.xz\"]}", "not an absolute path to a .ko file" },
 		{ "{\"log_level\": \"loud\"}", "key 'log_level'" },
 		{ "{\"log_ring_size\": 100}", "out of range" },
@@ -253,6 +255,9 @@ static void signal_names_parse(void)
 	CHECK_INT(config_parse_signal("RTMIN+2"), SIGRTMIN + 2);
 	CHECK_INT(config_parse_signal("0"), -22);
 	CHECK_INT(config_parse_signal("SIGFOO"), -22);
+	CHECK_INT(config_parse_signal("RTMIN+"), -22);
+	CHECK_INT(config_parse_signal("RTMIN+99999999999999999999"), -22);
+	CHECK_INT(config_parse_signal("RTMIN+2147483647"), -22);
 	CHECK_INT(config_parse_signal(""), -22);
 }
 
