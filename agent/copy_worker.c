@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 
 #include "copy.h"
 #include "frame.h"
+#include "printable.h"
 #include "user.h"
 
 static int send_error(int fd, Ember__Code code, int err, const char *path, const char *fmt, ...)
@@ -22,17 +24,25 @@ static int send_error(int fd, Ember__Code code, int err, const char *path, const
 
 static int send_error(int fd, Ember__Code code, int err, const char *path, const char *fmt, ...)
 {
-	char message[1024];
+	char raw[1024], message[1024], printable_path[PATH_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(message, sizeof(message), fmt, ap);
+	int len = vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
 
+	/* Error.message and Error.path are proto3 strings: guest file names
+	 * that are not UTF-8 are sent with '?' in place of the invalid bytes. */
+	if (len < 0)
+		len = 0;
+	printable_copy(message, sizeof(message), raw,
+		       (size_t)len < sizeof(raw) ? (size_t)len : sizeof(raw) - 1);
+	printable_copy(printable_path, sizeof(printable_path), path ? path : "",
+		       path ? strlen(path) : 0);
 	Ember__Error error = EMBER__ERROR__INIT;
 	error.code = code;
 	error.errno_value = err < 0 ? -err : err;
 	error.message = message;
-	error.path = (char *)(uintptr_t)(path ? path : "");
+	error.path = printable_path;
 	Ember__AgentFrame frame = EMBER__AGENT_FRAME__INIT;
 	frame.kind_case = EMBER__AGENT_FRAME__KIND_ERROR;
 	frame.error = &error;
@@ -47,6 +57,17 @@ static int send_result(int fd, struct copy_report *report)
 	result.bytes = report->bytes;
 	result.n_warnings = report->warning_count;
 	result.warnings = report->warnings;
+	/* Warnings quote file names; '?' replaces bytes that are not UTF-8
+	 * (one byte for one, so each fits where it is). */
+	for (size_t i = 0; i < report->warning_count; i++) {
+		size_t len = strlen(report->warnings[i]);
+		char *clean = malloc(len + 1);
+		if (!clean)
+			continue;
+		printable_copy(clean, len + 1, report->warnings[i], len);
+		memcpy(report->warnings[i], clean, strlen(clean) + 1);
+		free(clean);
+	}
 	Ember__AgentFrame frame = EMBER__AGENT_FRAME__INIT;
 	frame.kind_case = EMBER__AGENT_FRAME__KIND_COPY_RESULT;
 	frame.copy_result = &result;

@@ -373,6 +373,8 @@ int copy_send_tree(struct copy_stream *stream, const char *path,
 		r = copy_stream_send_end(stream);
 		if (r < 0)
 			r = send_failed(&sender, r, "");
+		else
+			report->entries = stream->entries;  /* for CopyResult.entries */
 	}
 out:
 	if (parent_fd >= 0)

@@ -21,10 +21,17 @@ FRAME_MAX = 1024 * 1024
 # Request op field numbers.
 OP_PING, OP_INFO, OP_EXEC, OP_ATTACH, OP_SIGNAL, OP_LIST = 10, 11, 12, 13, 14, 15
 OP_LOGS, OP_WAIT, OP_SHUTDOWN, OP_START = 16, 17, 18, 19
+OP_COPY_OUT = 21
 
 # AgentFrame kinds.
 KIND_NAMES = {1: "error", 2: "ack", 3: "pong", 4: "info", 5: "exec_started", 6: "output",
-              7: "output_lost", 8: "exit", 9: "list", 10: "entrypoint_exit"}
+              7: "output_lost", 8: "exit", 9: "list", 10: "entrypoint_exit",
+              11: "copy_entry", 12: "copy_data", 13: "copy_file_end", 14: "copy_end",
+              15: "copy_progress", 16: "copy_result"}
+
+# CopyEntry types.
+COPY_FILE, COPY_DIRECTORY, COPY_SYMLINK, COPY_HARDLINK = 0, 1, 2, 3
+CHUNK_MAX = 256 * 1024
 
 # ClientFrame kinds.
 CLIENT_STDIN, CLIENT_STDIN_EOF, CLIENT_RESIZE, CLIENT_SIGNAL = 1, 2, 3, 4
@@ -37,13 +44,14 @@ class ProtocolError(Exception):
 
 
 class AgentError(Exception):
-    """An Error frame: code, errno and message."""
+    """An Error frame: code, errno, message and path."""
 
-    def __init__(self, code, errno_value, message):
+    def __init__(self, code, errno_value, message, path=""):
         super().__init__(f"agent error {code} (errno {errno_value}): {message}")
         self.code = code
         self.errno_value = errno_value
         self.message = message
+        self.path = path
 
 
 # ---------------------------------------------------------------- encoding
@@ -140,6 +148,44 @@ def exit_from_fields(f):
             "status": get_int(f, 7, True)}
 
 
+def get_all_bytes(fields, number):
+    return fields.get(number, [])
+
+
+def info_from_fields(f):
+    """Converts the decoded fields of an InfoResponse message into a dict."""
+    timings = []
+    for raw in get_all_bytes(f, 9):
+        t = decode(raw)
+        timings.append((get_bytes(t, 1).decode(), get_int(t, 2)))
+    return {"agent_version": get_bytes(f, 1).decode(), "protocol_version": get_int(f, 2),
+            "protocol_min_version": get_int(f, 3), "boot_id": get_bytes(f, 4).decode(),
+            "uptime_ms": get_int(f, 5), "hostname": get_bytes(f, 6).decode(),
+            "kernel": get_bytes(f, 7).decode(), "arch": get_bytes(f, 8).decode(),
+            "boot_timings": timings,
+            "operations": [op.decode() for op in get_all_bytes(f, 10)],
+            "under_init": bool(get_int(f, 11)), "sessions": get_int(f, 12),
+            "frozen": bool(get_int(f, 13))}
+
+
+def session_from_fields(f):
+    """Converts the decoded fields of a SessionInfo message into a dict."""
+    return {"session_id": get_bytes(f, 1).decode(), "pid": get_int(f, 2, True),
+            "argv": get_all_bytes(f, 3), "running": bool(get_int(f, 4)),
+            "attached": bool(get_int(f, 5)), "detached": bool(get_int(f, 6)),
+            "tty": bool(get_int(f, 7)),
+            "exit": exit_from_fields(decode(f[8][-1])) if 8 in f else None,
+            "started_ms": get_int(f, 9)}
+
+
+def copy_entry_from_fields(f):
+    """Converts the decoded fields of a CopyEntry message into a dict."""
+    return {"name": get_bytes(f, 1), "type": get_int(f, 2), "mode": get_int(f, 3),
+            "uid": get_int(f, 4), "gid": get_int(f, 5), "mtime_sec": get_int(f, 6, True),
+            "mtime_nsec": get_int(f, 7), "size": get_int(f, 8), "link_target": get_bytes(f, 9),
+            "implied": bool(get_int(f, 12))}
+
+
 def decode_agent_frame(buf):
     """Returns (kind name, decoded fields of the kind's message)."""
     outer = decode(buf)
@@ -173,6 +219,15 @@ def attach_request(session_id, stdout_offset=0, stderr_offset=0, stdin=False):
         msg += field_varint(3, stderr_offset)
     if stdin:
         msg += field_varint(4, 1)
+    return msg
+
+
+def copy_out_request(src, user="", follow_root_link=False):
+    msg = field_bytes(1, src)
+    if user:
+        msg += field_bytes(2, user)
+    if follow_root_link:
+        msg += field_varint(3, 1)
     return msg
 
 
@@ -275,8 +330,10 @@ class Client:
         del self.buffer[:4 + length]
         kind, fields = decode_agent_frame(body)
         if kind == "error":
+            # Copy errors may quote guest file names that are not UTF-8.
             raise AgentError(get_int(fields, 1), get_int(fields, 2, True),
-                             get_bytes(fields, 3).decode(errors="replace"))
+                             get_bytes(fields, 3).decode(errors="replace"),
+                             get_bytes(fields, 4).decode(errors="replace"))
         return kind, fields
 
     # ------------------------------------------------------------ operations
@@ -287,6 +344,73 @@ class Client:
         if kind != "pong":
             raise ProtocolError(f"expected pong, got {kind}")
         return get_int(fields, 1)
+
+    def _unary(self, op_number, expected):
+        self.send_request(op_number, b"")
+        received = self.recv_frame()
+        if received is None:
+            raise ProtocolError(f"connection closed before the {expected} frame")
+        kind, fields = received
+        if kind != expected:
+            raise ProtocolError(f"expected {expected}, got {kind}")
+        return fields
+
+    def info(self):
+        return info_from_fields(self._unary(OP_INFO, "info"))
+
+    def list(self):
+        fields = self._unary(OP_LIST, "list")
+        return [session_from_fields(decode(raw)) for raw in get_all_bytes(fields, 1)]
+
+    def copy_out(self, src, user="", follow_root_link=False):
+        """Reads a file or tree from the guest. Returns (entries, result):
+        entries are dicts of CopyEntry fields, a FILE entry with its content
+        in "data" (holes as zeros) and its CopyFileEnd in "sha256" and
+        "final_size"; result holds the CopyResult's entries, bytes, warnings."""
+        self.send_request(OP_COPY_OUT, copy_out_request(src, user, follow_root_link))
+        entries = []
+        current = None  # the FILE entry whose data frames are coming
+        ended = False
+        while True:
+            received = self.recv_frame()
+            if received is None:
+                raise ProtocolError("connection closed before the copy_result frame")
+            kind, fields = received
+            if kind == "copy_result":
+                if not ended or current is not None:
+                    raise ProtocolError("copy_result before copy_end")
+                result = {"entries": get_int(fields, 1), "bytes": get_int(fields, 2),
+                          "warnings": [w.decode(errors="replace")
+                                       for w in get_all_bytes(fields, 3)]}
+                return entries, result
+            if ended:
+                raise ProtocolError(f"{kind} frame after copy_end")
+            if kind in ("copy_data", "copy_file_end") and current is None:
+                raise ProtocolError(f"{kind} frame outside a FILE entry")
+            if kind != "copy_data" and kind != "copy_file_end" and current is not None:
+                raise ProtocolError(f"{kind} frame inside a FILE entry")
+            if kind == "copy_entry":
+                entry = copy_entry_from_fields(fields)
+                if not entries and entry["name"] != b"":
+                    raise ProtocolError(f"first entry named {entry['name']!r}, not the root")
+                entries.append(entry)
+                if entry["type"] == COPY_FILE:
+                    entry["data"] = bytearray()
+                    current = entry
+            elif kind == "copy_data":
+                offset, data = get_int(fields, 1), get_bytes(fields, 2)
+                if offset < len(current["data"]) or len(data) > CHUNK_MAX:
+                    raise ProtocolError(f"copy_data at offset {offset} overlaps or is too long")
+                current["data"].extend(b"\0" * (offset - len(current["data"])) + data)
+            elif kind == "copy_file_end":
+                current["sha256"] = get_bytes(fields, 1)
+                current["final_size"] = get_int(fields, 2)
+                current["data"].extend(b"\0" * (current["final_size"] - len(current["data"])))
+                current = None
+            elif kind == "copy_end":
+                ended = True
+            else:
+                raise ProtocolError(f"unexpected {kind} frame in a copy_out stream")
 
     def start_exec(self, argv, **options):
         """Sends an exec request and returns the session id after ExecStarted."""
