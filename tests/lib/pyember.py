@@ -5,8 +5,9 @@ length-delimited fields, no generated code), following proto/PROTOCOL.md. Each
 message is a frame with a 4-byte big-endian length. The client's Request comes
 first, then ClientFrame messages from the client and AgentFrame messages from
 the agent.
-Tests use it to run an exec independently of emberctl, to cut connections at
-chosen points, and to send frames that libember would never produce.
+Tests use it to run an exec, info, list or copy_out independently of emberctl,
+to cut connections at chosen points, and to send frames that libember would
+never produce.
 
     with Client("unix:/tmp/x/agent.sock") as c:
         result = c.exec([b"echo", b"hi"])
