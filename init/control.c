@@ -282,7 +282,13 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *data)
 
 	if (conn < 0)
 		return;
-	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0) {
+	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		log_warn("failed to read the credentials of control connection fd %d: %s; "
+			 "closing it", conn, strerror(errno));
+		close(conn);
+		return;
+	}
+	if (cred.uid != 0) {
 		log_warn("rejected a control connection from uid %d (pid %d): only uid 0 may "
 			 "connect", (int)cred.uid, (int)cred.pid);
 		close(conn);

@@ -84,7 +84,7 @@ static void start_up(struct init *init)
 	if (!init->loop || (r = signals_setup(init)) < 0) {
 		/* Nothing to log with yet: the console is stdout. */
 		fprintf(stderr, "ember-init: error: failed to set up the event loop: %s\n",
-			strerror(errno));
+			strerror(init->loop ? -r : errno));
 		shutdown_poweroff(EXIT_ACTION_POWEROFF, INIT_PANIC_STATUS);
 	}
 	console_open(init->loop);
