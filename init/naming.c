@@ -108,7 +108,9 @@ void naming_write_resolv(const struct strv *dns, const struct strv *search)
 		used += (size_t)snprintf(text + used, sizeof(text) - used, "search");
 		for (size_t i = 0; i < search->n && used < sizeof(text); i++)
 			used += (size_t)snprintf(text + used, sizeof(text) - used, " %s", search->v[i]);
-		used += (size_t)snprintf(text + used, sizeof(text) - used, "\n");
+		/* Past the end, sizeof(text) - used would wrap around to a huge size. */
+		if (used < sizeof(text))
+			used += (size_t)snprintf(text + used, sizeof(text) - used, "\n");
 	}
 	for (size_t i = 0; i < dns->n && used < sizeof(text); i++)
 		used += (size_t)snprintf(text + used, sizeof(text) - used, "nameserver %s\n",

@@ -150,3 +150,14 @@ def test_resolv_on_read_only_root(root):
     assert "nameserver 10.0.2.3" in result.lines, result.output
     assert "nameserver 192.0.2.1" not in result.lines
     assert "bind-mounted /run/ember/resolv.conf over /etc/resolv.conf" in result.output
+
+
+def test_oversized_search_list_skipped(root):
+    # The search line alone overruns the resolv.conf buffer, so init skips the
+    # file with a warning and boots on.
+    root.write_config(dict(sh("echo entrypoint-ran"),
+                           network={"dns": ["10.0.2.3"], "search": ["a" * 2000000]}))
+    result = root.boot()
+    assert "entrypoint-ran" in result.lines, result.output
+    assert "the DNS settings exceed 4096 bytes" in result.output
+    assert result.exit_line == "ember: exit status 0"
