@@ -53,6 +53,17 @@ static void __attribute__((noreturn)) agent_child(const struct init *init)
 	_exit(127);
 }
 
+static void on_restart(struct loop *loop, void *data);
+
+/* Starts the agent again after the current backoff, which then doubles. */
+static void schedule_restart(struct init *init)
+{
+	init->agent_timer = loop_timer_add(init->loop, init->agent_backoff_ms, on_restart, init);
+	init->agent_backoff_ms *= 2;
+	if (init->agent_backoff_ms > INIT_AGENT_BACKOFF_MAX_MS)
+		init->agent_backoff_ms = INIT_AGENT_BACKOFF_MAX_MS;
+}
+
 static void spawn(struct init *init)
 {
 	pid_t pid = fork();
@@ -60,6 +71,7 @@ static void spawn(struct init *init)
 	if (pid < 0) {
 		log_error("failed to fork %s: %s; retrying in %u ms", agent_path(init),
 			  strerror(errno), init->agent_backoff_ms);
+		schedule_restart(init);
 		return;
 	}
 	if (pid == 0)
@@ -111,10 +123,7 @@ void agent_exited(struct init *init, int status)
 	init->agent_restarts++;
 	log_warn("%s %s; restarting it in %u ms (restart %u)", agent_path(init), how,
 		 init->agent_backoff_ms, init->agent_restarts);
-	init->agent_timer = loop_timer_add(init->loop, init->agent_backoff_ms, on_restart, init);
-	init->agent_backoff_ms *= 2;
-	if (init->agent_backoff_ms > INIT_AGENT_BACKOFF_MAX_MS)
-		init->agent_backoff_ms = INIT_AGENT_BACKOFF_MAX_MS;
+	schedule_restart(init);
 }
 
 void agent_stop(struct init *init, int sig)
