@@ -61,13 +61,18 @@ void boot_read_config(struct init *init)
 	}
 	for (size_t i = 0; i < init->cmdline.overrides.n; i++) {
 		const char *assignment = init->cmdline.overrides.v[i];
+		/* The environment may carry secrets: only its key is logged. */
+		bool hide_value = strncmp(assignment, "process.env", 11) == 0 ||
+				  strncmp(assignment, "process=", 8) == 0;
+		int logged_len = hide_value ? (int)strcspn(assignment, "=") : (int)strlen(assignment);
+		const char *suffix = hide_value ? "=..." : "";
 
 		if (config_apply_override(&init->cfg, assignment, err, sizeof(err)) < 0)
-			log_warn("ignored ember.%s from the kernel command line: %s", assignment, err);
+			log_warn("ignored ember.%.*s%s from the kernel command line: %s", logged_len,
+				 assignment, suffix, err);
 		else
-			log_info("applied ember.%s from the kernel command line",
-				 strncmp(assignment, "process.env", 11) == 0 ? "process.env=..." :
-									      assignment);
+			log_info("applied ember.%.*s%s from the kernel command line", logged_len,
+				 assignment, suffix);
 	}
 	if (init->cmdline.has_cmd &&
 	    config_replace_cmd(&init->cfg, init->cmdline.cmd.v, init->cmdline.cmd.n) < 0)

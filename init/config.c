@@ -866,21 +866,20 @@ int config_apply_override(struct config *cfg, const char *assignment, char *err,
 		value = json_string(eq + 1);
 	/* NOTE: json_string also fails when out of memory, reported the same way. */
 	if (!value) {
-		snprintf(err, err_len, "'ember.%s': the value is not valid UTF-8 (use JSON \\u escapes)",
-			 assignment);
+		snprintf(err, err_len, "the value of '%s' is not valid UTF-8 (use JSON \\u escapes)",
+			 key);
 		r = -EINVAL;
 		goto out;
 	}
 	doc = cfg->doc ? json_deep_copy(cfg->doc) : json_object();
 	if (!doc) {
-		snprintf(err, err_len, "'ember.%s': out of memory", assignment);
+		snprintf(err, err_len, "out of memory");
 		r = -ENOMEM;
 		goto out;
 	}
 	r = set_path(doc, key, value);
 	if (r < 0) {
-		snprintf(err, err_len, "'ember.%s': '%s' does not name a config key", assignment,
-			 key);
+		snprintf(err, err_len, "'%s' does not name a config key", key);
 		json_decref(doc);
 		goto out;
 	}

@@ -309,3 +309,15 @@ def test_check_config_resolves_user_in_root(tmp_path, ember_bin):
     proc = subprocess.run(check, capture_output=True, text=True, timeout=5)
     assert proc.returncode == 1
     assert "unknown user 'ghost'" in proc.stderr
+
+
+def test_cmdline_env_values_not_logged(root):
+    root.set_cmdline('ember.process={"env":["TOKEN=s3cret-a"],"args":["/bin/true"]} '
+                     'ember.process.env=[bad-s3cret-b')
+    result = root.boot()
+    init_lines = [line for line in result.lines if line.startswith("ember-init:")]
+    assert "ember-init: info: applied ember.process=... from the kernel command line" in \
+        init_lines, result.output
+    assert [line for line in init_lines if "ignored ember.process.env=..." in line]
+    assert not [line for line in init_lines if "s3cret" in line], init_lines
+    assert result.exit_line == "ember: exit status 0"
