@@ -272,6 +272,22 @@ static void on_client(struct loop *loop, int fd, uint32_t events, void *data)
 	json_decref(req);
 }
 
+/* How long the control socket stops accepting after accept4 ran out of
+ * descriptors or memory: the pending connection keeps the socket readable,
+ * and retrying at once would spin PID 1. */
+#define CONTROL_ACCEPT_PAUSE_MS 500
+
+static void on_accept(struct loop *loop, int fd, uint32_t events, void *data);
+
+static void resume_accepting(struct loop *loop, void *data)
+{
+	int r = listen_fd >= 0 ? loop_add(loop, listen_fd, EPOLLIN, on_accept, data) : 0;
+
+	if (r < 0)
+		log_error("failed to watch the control socket again: %s; the agent cannot "
+			  "reach init until it restarts", strerror(-r));
+}
+
 static void on_accept(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	struct init *init = data;
@@ -280,8 +296,15 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *data)
 	int conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	size_t i;
 
-	if (conn < 0)
+	if (conn < 0) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS) {
+			log_warn("failed to accept a control connection: %s; pausing for %d ms",
+				 strerror(errno), CONTROL_ACCEPT_PAUSE_MS);
+			loop_remove(loop, fd);
+			loop_timer_add(loop, CONTROL_ACCEPT_PAUSE_MS, resume_accepting, init);
+		}
 		return;
+	}
 	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 		log_warn("failed to read the credentials of control connection fd %d: %s; "
 			 "closing it", conn, strerror(errno));
