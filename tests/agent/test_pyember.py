@@ -9,7 +9,10 @@ import time
 
 import pytest
 
+import guest_build
 import pyember
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_exec_streams_and_status(agent):
@@ -59,7 +62,7 @@ def test_info_decodes_every_field(agent):
     assert info["protocol_min_version"] == 1
     assert info["agent_version"]
     assert info["kernel"] == os.uname().release
-    assert info["arch"] == os.uname().machine
+    assert info["arch"] == guest_build.guest_machine(ROOT)
     assert info["uptime_ms"] > 0
     assert len(info["boot_id"]) == 36
     # A standalone agent lists what it runs and leaves out the init operations.

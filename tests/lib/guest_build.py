@@ -60,3 +60,12 @@ def runner_prefix(binary):
     if machine == ELF_MACHINES.get(os.uname().machine):
         return []
     return guest_runner()
+
+
+def guest_machine(root):
+    """Returns the `uname -m` the guest agent reports: this machine's, or the
+    guest build's architecture when EMBER_GUEST_BUILD names another one."""
+    build = guest_build(root)
+    if build and os.path.basename(os.path.normpath(build)) == "arm64":
+        return "aarch64"
+    return os.uname().machine
