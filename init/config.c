@@ -1,6 +1,7 @@
 /* The boot configuration parser: one strict JSON document (jansson), every
  * key optional, unknown keys rejected by their dotted path. */
 #include "config.h"
+#include "signame.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -245,33 +246,20 @@ static int get_strv(struct parser *p, json_t *obj, const char *key, const char *
 
 int config_parse_signal(const char *text)
 {
-	static const struct {
-		const char *name;
-		int number;
-	} names[] = {
-		{ "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "ILL", SIGILL },
-		{ "TRAP", SIGTRAP }, { "ABRT", SIGABRT }, { "BUS", SIGBUS }, { "FPE", SIGFPE },
-		{ "KILL", SIGKILL }, { "USR1", SIGUSR1 }, { "SEGV", SIGSEGV }, { "USR2", SIGUSR2 },
-		{ "PIPE", SIGPIPE }, { "ALRM", SIGALRM }, { "TERM", SIGTERM }, { "CHLD", SIGCHLD },
-		{ "CONT", SIGCONT }, { "STOP", SIGSTOP }, { "TSTP", SIGTSTP }, { "TTIN", SIGTTIN },
-		{ "TTOU", SIGTTOU }, { "URG", SIGURG }, { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },
-		{ "VTALRM", SIGVTALRM }, { "PROF", SIGPROF }, { "WINCH", SIGWINCH }, { "IO", SIGIO },
-		{ "PWR", SIGPWR }, { "SYS", SIGSYS },
-	};
 	char *end;
 	long n;
+	int named;
 
 	if (!text || !*text)
 		return -EINVAL;
 	n = strtol(text, &end, 10);
 	if (*end == '\0')
 		return n >= 1 && n < NSIG ? (int)n : -EINVAL;
+	named = signal_from_name(text);
+	if (named > 0)
+		return named;
 	if (strncasecmp(text, "SIG", 3) == 0)
 		text += 3;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (strcasecmp(text, names[i].name) == 0)
-			return names[i].number;
-	}
 	if (strncasecmp(text, "RTMIN+", 6) == 0 && text[6] >= '0' && text[6] <= '9') {
 		n = strtol(text + 6, &end, 10);
 		if (*end == '\0' && n <= SIGRTMAX - SIGRTMIN)

@@ -1,5 +1,6 @@
 /* Shared helpers of emberctl's commands. */
 #include "cli.h"
+#include "signame.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -96,20 +97,8 @@ int parse_seconds(const char *text, uint32_t *ms)
 
 int parse_signal(const char *text, int *signal_number)
 {
-	static const struct {
-		const char *name;
-		int number;
-	} names[] = {
-		{ "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "ILL", SIGILL },
-		{ "TRAP", SIGTRAP }, { "ABRT", SIGABRT }, { "BUS", SIGBUS }, { "FPE", SIGFPE },
-		{ "KILL", SIGKILL }, { "USR1", SIGUSR1 }, { "SEGV", SIGSEGV }, { "USR2", SIGUSR2 },
-		{ "PIPE", SIGPIPE }, { "ALRM", SIGALRM }, { "TERM", SIGTERM }, { "CHLD", SIGCHLD },
-		{ "CONT", SIGCONT }, { "STOP", SIGSTOP }, { "TSTP", SIGTSTP }, { "TTIN", SIGTTIN },
-		{ "TTOU", SIGTTOU }, { "URG", SIGURG }, { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },
-		{ "VTALRM", SIGVTALRM }, { "PROF", SIGPROF }, { "WINCH", SIGWINCH }, { "IO", SIGIO },
-		{ "PWR", SIGPWR }, { "SYS", SIGSYS },
-	};
 	uint64_t number;
+	int named;
 
 	if (parse_u64(text, &number) == 0) {
 		if (number < 1 || number > 64)
@@ -117,15 +106,11 @@ int parse_signal(const char *text, int *signal_number)
 		*signal_number = (int)number;
 		return 0;
 	}
-	if (strncmp(text, "SIG", 3) == 0)
-		text += 3;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (strcmp(text, names[i].name) == 0) {
-			*signal_number = names[i].number;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	named = signal_from_name(text);
+	if (named < 0)
+		return named;
+	*signal_number = named;
+	return 0;
 }
 
 char *env_entry(char *item)

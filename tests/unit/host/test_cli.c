@@ -52,7 +52,10 @@ static void test_parse_signal(void)
 	CHECK_INT(parse_signal("64", &number), 0);
 	CHECK_INT(parse_signal("65", &number), -22);
 	CHECK_INT(parse_signal("0", &number), -22);
-	CHECK_INT(parse_signal("term", &number), -22);
+	/* Names match in any case, as in the boot config's stop_signal. */
+	CHECK_INT(parse_signal("term", &number), 0);
+	CHECK_INT(number, SIGTERM);
+	CHECK_INT(parse_signal("TERMX", &number), -22);
 	CHECK_INT(parse_signal("SIG", &number), -22);
 }
 
