@@ -21,6 +21,9 @@ EXCLUDED = [
     # 500 concurrent clients against an agent emulated instruction by
     # instruction fill the listen backlog: a load test, not an arch test.
     "tests/agent/test_stream.py::test_5000_sequential_500_concurrent_no_leaks",
+    # 1,024 clients connected at once outrun the emulated agent's accept loop,
+    # so the listen backlog fills before the limit is reached.
+    "tests/agent/test_core_server.py::test_connection_limit_enforced",
     # The copy worker starts with clone3 and CLONE_PIDFD, which qemu-user
     # does not emulate (ENOSYS); arm64 kernels have both, and
     # tests/e2e/test_arm64.py copies files on a real one.
