@@ -9,7 +9,7 @@
 #include "log.h"
 #include "printable.h"
 
-/* Longest client name (Request.client) printed in the log. */
+/* Maximum length of the client name (Request.client) printed in the log. */
 #define DISPATCH_CLIENT_NAME_MAX 64
 
 const struct op_def op_table[] = {

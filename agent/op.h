@@ -88,7 +88,7 @@ struct agent_options {
 	bool freeze_all;           /* freeze without a mount list (real guest only) */
 	bool machine_wide;         /* --machine-wide: clock, RNG and network changes standalone */
 	const char *run_dir;       /* --run-dir: the frozen record's directory; NULL: EMBER_RUN_DIR */
-	const char *hooks_dir;     /* --hooks-dir: holds freeze.d and resume.d; NULL: /etc/ember/hooks */
+	const char *hooks_dir;     /* --hooks-dir: contains freeze.d and resume.d; NULL: /etc/ember/hooks */
 	const char *workload_cgroup; /* --workload-cgroup: frozen by freeze --processes; NULL: CGROUP_WORKLOAD */
 	int resume_signal;         /* --resume-signal: sent to the entrypoint on resume; 0: none */
 	int log_level;             /* enum log_level */
@@ -143,7 +143,7 @@ int op_net_config(struct conn *conn, const Ember__Request *request);
 
 struct conn_handler {
 	/* A ClientFrame arrived. The frame is freed after the call returns; copy
-	 * what must outlive it. NULL: any ClientFrame is answered with
+	 * what must outlive it. NULL: any ClientFrame gets the error
 	 * CODE_INVALID_ARGUMENT ("unexpected frame"). */
 	void (*on_frame)(struct conn *conn, const Ember__ClientFrame *frame, void *data);
 	/* The send queue fell below CONN_SEND_LOW_WATERMARK after conn_send_ready
@@ -232,7 +232,7 @@ static inline bool attach_request_stdin(const Ember__AttachRequest *request)
 const struct agent_options *agent_options(const struct agent *agent);
 struct loop *agent_loop(const struct agent *agent);
 
-/* Whether filesystems are frozen. While frozen, exec and shell answer
+/* Whether filesystems are frozen. While frozen, exec and shell fail with
  * CODE_FAILED_PRECONDITION and the agent writes nothing to disk. The freeze
  * operations set it. */
 bool agent_is_frozen(const struct agent *agent);

@@ -38,7 +38,7 @@
 #define CONTROL_MESSAGE_MAX (64u * 1024u)
 #define CONTROL_WAIT_ACK_MS 2000
 
-/* The cgroup (below the cgroup2 mount) that holds the entrypoint and one child
+/* The cgroup (below the cgroup2 mount) that contains the entrypoint and one child
  * cgroup per exec session, "workload/<session>". */
 #define CGROUP_ROOT "/sys/fs/cgroup"
 #define CGROUP_WORKLOAD CGROUP_ROOT "/workload"

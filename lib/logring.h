@@ -4,9 +4,9 @@
  * The file is a 64-byte header followed by `capacity` data bytes. Byte number
  * N of the output (counting from 0 since boot) lives at data[N % capacity].
  * The writer copies data first and then publishes the new total with a release
- * store; a reader loads the total with acquire, copies, and loads it again to
+ * store. A reader loads the total with acquire, copies, and loads it again to
  * find which of the copied bytes were overwritten meanwhile. There is one
- * writer; readers never block it. */
+ * writer, and readers never block it. */
 #ifndef EMBER_LOGRING_H
 #define EMBER_LOGRING_H
 

@@ -53,9 +53,9 @@ struct frame_reader {
 void frame_reader_init(struct frame_reader *reader, size_t max);
 void frame_reader_release(struct frame_reader *reader);
 
-/* Reads what fd has. Returns 1 with a complete frame in *body (caller frees)
- * and *len; 0 when the descriptor has no more data now; or the negative codes of
- * frame_read. */
+/* Reads the bytes fd has now. Returns 1 with a complete frame in *body (the
+ * caller frees it) and its length in *len. Returns 0 when the descriptor has
+ * no more data yet, or one of frame_read's negative codes. */
 int frame_reader_read(struct frame_reader *reader, int fd, uint8_t **body, size_t *len);
 
 #endif

@@ -13,8 +13,8 @@
 
 #include "conn.h"
 
-/* The single attempt of a zero connect timeout still needs a bound: a TCP
- * connect or a VMM that never answers the handshake would block forever. */
+/* The single attempt of a zero connect timeout still needs a bound, because a
+ * TCP connect or a VMM that never replies to the handshake would block forever. */
 #define CONNECT_ATTEMPT_MS_MIN 1000
 
 static uint64_t now_ms(void)

@@ -227,7 +227,7 @@ enum ember_shutdown_action {
 };
 
 /* Asks ember-init (through the agent) for a graceful shutdown; timeout_s 0
- * keeps the configured stop timeout. A standalone agent answers "unsupported". */
+ * keeps the configured stop timeout. A standalone agent returns "unsupported". */
 int ember_shutdown(struct ember_client *client, enum ember_shutdown_action action,
 		   uint32_t timeout_s, struct ember_error *err);
 
@@ -419,7 +419,7 @@ struct ember_resume_result {
 /* The result of freeze, thaw and fs_status (about 130 KiB: allocate it).
  * mounts is malloc'ed: release it with ember_freeze_state_release. */
 struct ember_freeze_state {
-	bool frozen;                    /* fs_status only; freeze and thaw say it by their outcome */
+	bool frozen;                    /* fs_status only; freeze and thaw report it by their outcome */
 	bool processes_frozen;
 	uint64_t deadline_ms;           /* milliseconds until the agent thaws by itself */
 	size_t mount_count;
@@ -446,7 +446,7 @@ int ember_freeze(struct ember_client *client, const struct ember_freeze_request 
 int ember_thaw(struct ember_client *client, const struct ember_host_state *host,
 	       struct ember_freeze_state *state, struct ember_error *err);
 
-/* The agent's freeze state; state->frozen tells whether filesystems are frozen. */
+/* The agent's freeze state. state->frozen is true while filesystems are frozen. */
 int ember_fs_status(struct ember_client *client, struct ember_freeze_state *state,
 		    struct ember_error *err);
 

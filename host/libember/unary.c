@@ -27,9 +27,9 @@ int ember_ping(struct ember_client *client, uint32_t *agent_version, struct embe
 }
 
 /* How long one readiness ping waits for its reply. A VMM's user-mode network
- * (QEMU slirp) accepts a forwarded connection before the guest listens, and
- * such a connection never answers: a short wait lets the next attempt connect
- * again instead of sitting on it until the overall timeout. */
+ * (QEMU slirp) accepts a forwarded connection before the guest listens, and no
+ * reply ever comes on it. A short wait lets the next attempt connect again
+ * instead of sitting on that connection until the overall timeout. */
 #define EMBER_READY_REPLY_MS 1000
 
 int ember_wait_ready(struct ember_client *client, int timeout_ms, struct ember_error *err)

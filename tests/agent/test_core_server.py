@@ -98,7 +98,7 @@ def test_config_listen_and_limits_apply(ember_bin, short_dir):
 
 
 def wait_for_socket(path, timeout=10.0):
-    """Waits until the agent answers a ping on path: the socket file exists
+    """Waits until the agent replies to a ping on path. The socket file exists
     from bind(2) on, a moment before the agent listens."""
     deadline = time.monotonic() + timeout
     while True:
@@ -357,7 +357,7 @@ def test_error_message_stays_utf8(agent):
 
 def test_random_frames_leave_agent_serving(start_agent):
     """Random bodies as Request and as ClientFrame after an exec: every one
-    is answered or dropped, and the agent keeps running."""
+    gets a reply or is dropped, and the agent keeps running."""
     import random
     # No grace period, so the abandoned sessions do not reach max_sessions.
     agent = start_agent(args=["--grace", "0"])

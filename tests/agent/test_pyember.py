@@ -85,7 +85,9 @@ def test_list_shows_an_exited_detached_session(agent):
             break
         time.sleep(0.05)
     assert session["argv"] == [b"sh", b"-c", b"exit 3"]
-    assert session["detached"] and not session["attached"] and not session["tty"]
+    assert session["detached"]
+    assert not session["attached"]
+    assert not session["tty"]
     assert session["exit"]["status"] == 3
     assert session["pid"] == started.pid
     # Attaching collects the status; the session is then gone.
@@ -109,7 +111,8 @@ def test_copy_out_of_one_sparse_file(agent, tmp_path):
         entries, result = client.copy_out(str(path).encode())
     assert len(entries) == 1
     entry = entries[0]
-    assert entry["name"] == b"" and entry["type"] == pyember.COPY_FILE
+    assert entry["name"] == b""
+    assert entry["type"] == pyember.COPY_FILE
     assert entry["mode"] == 0o640
     assert entry["size"] == len(content) == entry["final_size"]
     assert (entry["mtime_sec"], entry["mtime_nsec"]) == (1_600_000_000, 123_456_789)
@@ -118,7 +121,7 @@ def test_copy_out_of_one_sparse_file(agent, tmp_path):
     assert result == {"entries": 1, "bytes": len(content), "warnings": []}
 
 
-def test_copy_out_of_a_missing_file_names_the_path(agent, tmp_path):
+def test_copy_out_missing_file_path(agent, tmp_path):
     missing = str(tmp_path / "nosuch").encode()
     with pyember.Client(agent.addr) as client:
         with pytest.raises(pyember.AgentError) as error:
@@ -129,7 +132,7 @@ def test_copy_out_of_a_missing_file_names_the_path(agent, tmp_path):
     assert error.value.path.endswith("nosuch")
 
 
-def test_copy_errors_are_utf8_for_a_name_that_is_not(agent, tmp_path):
+def test_copy_error_non_utf8_name(agent, tmp_path):
     missing = str(tmp_path).encode() + b"/no\xffsuch"
     with pyember.Client(agent.addr) as client:
         client.send_request(pyember.OP_COPY_OUT, pyember.copy_out_request(missing))

@@ -25,11 +25,11 @@ EXCLUDED = [
     # so the listen backlog fills before the limit is reached.
     "tests/agent/test_core_server.py::test_connection_limit_enforced",
     # The copy worker starts with clone3 and CLONE_PIDFD, which qemu-user
-    # does not emulate (ENOSYS); arm64 kernels have both, and
+    # does not emulate (ENOSYS). arm64 kernels have both, and
     # tests/e2e/test_arm64.py copies files on a real one.
     "tests/agent/test_pyember.py::test_copy_out_of_one_sparse_file",
-    "tests/agent/test_pyember.py::test_copy_out_of_a_missing_file_names_the_path",
-    "tests/agent/test_pyember.py::test_copy_errors_are_utf8_for_a_name_that_is_not",
+    "tests/agent/test_pyember.py::test_copy_out_missing_file_path",
+    "tests/agent/test_pyember.py::test_copy_error_non_utf8_name",
 ]
 
 # The whole subset takes about 2 minutes here: far below this.
