@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "log.h"
 #include "printable.h"
 
@@ -33,6 +34,7 @@ struct send_buf {
 enum conn_state {
 	CONN_WAIT_REQUEST,  /* the first frame has not arrived */
 	CONN_ACTIVE,        /* a handler owns the connection */
+	CONN_HANDED_OVER,   /* another process uses the descriptor */
 	CONN_FINISHING,     /* a final frame is queued */
 	CONN_LINGERING,     /* final frame written, reading to EOF */
 	CONN_DEAD,          /* teardown scheduled */
@@ -74,6 +76,13 @@ static void conn_update_events(struct conn *conn)
 
 	if (conn->state == CONN_DEAD)
 		return;
+	if (conn->state == CONN_HANDED_OVER) {
+		if (conn->events) {
+			loop_modify(conn->agent->loop, conn->fd, 0);
+			conn->events = 0;
+		}
+		return;
+	}
 	if (conn->state == CONN_LINGERING || (!conn->paused && conn->state != CONN_FINISHING))
 		events |= EPOLLIN;
 	if (conn->head)
@@ -352,6 +361,36 @@ int ember_error_path(struct conn *conn, Ember__Code code, int errno_value, const
 	return 0;
 }
 
+int conn_hand_over(struct conn *conn)
+{
+	if (conn->state != CONN_ACTIVE || conn->head)
+		return -EBUSY;
+	conn->state = CONN_HANDED_OVER;
+	loop_timer_cancel(conn->agent->loop, conn->timer);
+	conn->timer = 0;
+	conn_update_events(conn);
+	return conn->fd;
+}
+
+void conn_hand_back(struct conn *conn, enum conn_hand_back how)
+{
+	if (conn->state != CONN_HANDED_OVER)
+		return;
+	fd_set_nonblock(conn->fd, true);
+	switch (how) {
+	case CONN_BACK_UNUSED:
+		conn->state = CONN_ACTIVE;
+		conn_update_events(conn);
+		break;
+	case CONN_BACK_FINISHED:
+		conn_start_linger(conn);
+		break;
+	case CONN_BACK_ABORTED:
+		conn_kill(conn, -ECONNABORTED);
+		break;
+	}
+}
+
 void conn_set_handler(struct conn *conn, const struct conn_handler *handler, void *data)
 {
 	if (handler)
@@ -513,7 +552,7 @@ static void conn_io(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	struct conn *conn = data;
 
-	if (conn->state == CONN_DEAD)
+	if (conn->state == CONN_DEAD || conn->state == CONN_HANDED_OVER)
 		return;
 	if (events & EPOLLOUT)
 		conn_after_flush(conn);

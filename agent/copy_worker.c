@@ -11,13 +11,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "copy.h"
 #include "frame.h"
+#include "io.h"
+#include "log.h"
 #include "printable.h"
 #include "user.h"
+
+/* Whether the operation's final frame (CopyResult or Error) reached the
+ * socket, which decides how the agent closes the connection. */
+static bool final_sent;
+/* The connection's id, for the log. */
+static const char *log_id = "";
 
 static int send_error(int fd, Ember__Code code, int err, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
@@ -46,7 +56,9 @@ static int send_error(int fd, Ember__Code code, int err, const char *path, const
 	Ember__AgentFrame frame = EMBER__AGENT_FRAME__INIT;
 	frame.kind_case = EMBER__AGENT_FRAME__KIND_ERROR;
 	frame.error = &error;
-	frame_write(fd, &frame.base);
+	if (frame_write(fd, &frame.base) == 0)
+		final_sent = true;
+	log_warn("%s: copy failed on '%s': %s", log_id, printable_path, message);
 	return 1;
 }
 
@@ -71,7 +83,10 @@ static int send_result(int fd, struct copy_report *report)
 	Ember__AgentFrame frame = EMBER__AGENT_FRAME__INIT;
 	frame.kind_case = EMBER__AGENT_FRAME__KIND_COPY_RESULT;
 	frame.copy_result = &result;
-	return frame_write(fd, &frame.base) < 0 ? 1 : 0;
+	if (frame_write(fd, &frame.base) < 0)
+		return 1;
+	final_sent = true;
+	return 0;
 }
 
 /* Becomes the requested user, with its groups. Returns 0 or sends an Error. */
@@ -254,15 +269,29 @@ static int copy_out(int fd, const Ember__CopyOutRequest *request)
 	return status;
 }
 
-int copy_worker_run(int fd, const Ember__Request *request)
+int copy_worker_run(int fd, const Ember__Request *request, const char *id)
 {
 	signal(SIGPIPE, SIG_IGN);
+	log_id = id;
+
+	/* The descriptor is the agent's non-blocking connection, and this
+	 * process blocks on it. A client that stops reading or writing for too
+	 * long ends the copy, so it cannot hold the worker forever. */
+	/* Before the user switch: beyond the system limit needs CAP_NET_ADMIN. */
+	copy_socket_buffers(fd);
+	struct timeval timeout = { .tv_sec = COPY_SEND_TIMEOUT_MS / 1000 };
+	if (fd_set_nonblock(fd, false) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout)) < 0)
+		return 1;
 
 	const char *user = request->op_case == EMBER__REQUEST__OP_COPY_IN ? request->copy_in->user
 									   : request->copy_out->user;
-	if (switch_user(fd, user) != 0)
-		return 1;
-	if (request->op_case == EMBER__REQUEST__OP_COPY_IN)
-		return copy_in(fd, request->copy_in);
-	return copy_out(fd, request->copy_out);
+	if (switch_user(fd, user) == 0) {
+		if (request->op_case == EMBER__REQUEST__OP_COPY_IN)
+			copy_in(fd, request->copy_in);
+		else
+			copy_out(fd, request->copy_out);
+	}
+	shutdown(fd, SHUT_WR);
+	return final_sent ? 0 : 1;
 }

@@ -175,6 +175,24 @@ size_t conn_queued_bytes(const struct conn *conn);
  * paused. A peer that only half-closes is noticed once reading resumes. */
 void conn_pause_reading(struct conn *conn, bool paused);
 
+/* Lends the connection's descriptor to another process (a copy worker) that
+ * speaks the rest of the operation on it, final frame included. From here
+ * the agent neither reads nor writes the connection; on_close still runs if
+ * the agent stops first. Only valid right after start(conn, request), before
+ * any frame was sent. Returns the descriptor, or -EBUSY. */
+int conn_hand_over(struct conn *conn);
+
+/* How the other process left a handed-over connection. */
+enum conn_hand_back {
+	CONN_BACK_UNUSED,    /* it never used it: the handler owns it again */
+	CONN_BACK_FINISHED,  /* it wrote the final frame: wait for the client's EOF */
+	CONN_BACK_ABORTED,   /* it stopped anywhere in the stream: close at once */
+};
+
+/* Takes the descriptor back once the other process is done with it, and makes
+ * it non-blocking again. */
+void conn_hand_back(struct conn *conn, enum conn_hand_back how);
+
 /* Sends frame as the operation's final frame and closes after it. Returns 0 or
  * the errors of conn_send (the connection is closed either way). */
 int conn_finish(struct conn *conn, const Ember__AgentFrame *frame);

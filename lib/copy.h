@@ -34,6 +34,9 @@
 #define COPY_PROGRESS_INTERVAL_MS 1000
 /* A blocking reader gives up after this long without any frame, in ms. */
 #define COPY_IDLE_TIMEOUT_MS 60000
+/* A blocking writer gives up after the peer read nothing for this long, in ms:
+ * longer than the idle timeout, because a receiver may be in a long fsync. */
+#define COPY_SEND_TIMEOUT_MS 300000
 
 /* ------------------------------------------------------------ paths */
 
@@ -111,7 +114,19 @@ struct copy_stream {
 	uint8_t *recv_body, *send_frame;
 	size_t send_size;
 	struct copy_arena arena;
+	/* A CopyData frame decoded in place: its data points into recv_body. */
+	Ember__CopyData data_in_place;
 };
+
+/* Send and receive buffer asked of the kernel for a copy's socket. A chunk is
+ * EMBER_CHUNK_MAX; with the default Unix socket buffer (about 208 KiB) the
+ * sender stops inside every chunk until the receiver catches up. */
+#define COPY_SOCKET_BUFFER (4u * 1024u * 1024u)
+
+/* Enlarges fd's socket buffers to COPY_SOCKET_BUFFER: beyond the system limit
+ * (net.core.wmem_max) where the process has CAP_NET_ADMIN, up to it otherwise,
+ * and for vsock the transport's buffer. Best effort: errors are ignored. */
+void copy_socket_buffers(int fd);
 
 /* Sets SO_RCVTIMEO to the stream's idle timeout, so a peer that stops in the
  * middle of a frame cannot block a reader forever. Returns 0 or -errno. */

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <linux/vm_sockets.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -126,6 +128,20 @@ void copy_arena_release(struct copy_arena *arena)
 	arena->used = arena->size = 0;
 }
 
+void copy_socket_buffers(int fd)
+{
+	int size = COPY_SOCKET_BUFFER;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	/* vsock has its own receive buffer, which caps what the peer may send
+	 * ahead; on other sockets these options fail. */
+	unsigned long long vsock_size = COPY_SOCKET_BUFFER;
+	setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &vsock_size, sizeof(vsock_size));
+	setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &vsock_size, sizeof(vsock_size));
+}
+
 int copy_stream_set_read_timeout(struct copy_stream *stream)
 {
 	struct timeval timeout = {
@@ -177,6 +193,79 @@ static ssize_t read_body(struct copy_stream *stream)
 	return (size_t)got < len ? -ECONNRESET : (ssize_t)len;
 }
 
+/* Reads a protobuf varint at *p. Returns false when it runs past end or
+ * over ten bytes. */
+static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *value)
+{
+	uint64_t v = 0;
+	for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+		uint8_t byte = *(*p)++;
+		v |= (uint64_t)(byte & 0x7f) << shift;
+		if (!(byte & 0x80)) {
+			*value = v;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Protobuf wire types. */
+#define WIRE_VARINT 0
+#define WIRE_LEN 2
+
+/* The field number of CopyData in the frames this side receives. */
+static uint32_t data_field_in(const struct copy_stream *stream)
+{
+	return stream->side == COPY_SIDE_AGENT ? EMBER__CLIENT_FRAME__KIND_COPY_DATA
+					       : EMBER__AGENT_FRAME__KIND_COPY_DATA;
+}
+
+/* The field number of CopyData in the frames this side sends. */
+static uint32_t data_field_out(const struct copy_stream *stream)
+{
+	return stream->side == COPY_SIDE_CLIENT ? EMBER__CLIENT_FRAME__KIND_COPY_DATA
+						: EMBER__AGENT_FRAME__KIND_COPY_DATA;
+}
+
+/* Decodes a frame that contains exactly one CopyData of offset and data fields
+ * without copying its data, which then points into recv_body. Returns false
+ * for any other frame, which goes through the generated decoder. Most frames
+ * of a copy are CopyData, and the decoder would copy each chunk once more. */
+static bool decode_data_in_place(struct copy_stream *stream, size_t len, struct copy_frame *frame)
+{
+	const uint8_t *p = stream->recv_body, *end = p + len;
+	uint64_t key, inner_len;
+	if (!read_varint(&p, end, &key) || key != ((uint64_t)data_field_in(stream) << 3 | WIRE_LEN))
+		return false;
+	if (!read_varint(&p, end, &inner_len) || inner_len != (uint64_t)(end - p))
+		return false;
+
+	Ember__CopyData *data = &stream->data_in_place;
+	ember__copy_data__init(data);
+	while (p < end) {
+		uint64_t value;
+		if (!read_varint(&p, end, &key))
+			return false;
+		if (key == (1u << 3 | WIRE_VARINT)) {
+			if (!read_varint(&p, end, &value))
+				return false;
+			data->offset = value;
+		} else if (key == (2u << 3 | WIRE_LEN)) {
+			if (!read_varint(&p, end, &value) || value > (uint64_t)(end - p))
+				return false;
+			data->data.data = (uint8_t *)(uintptr_t)p;
+			data->data.len = (size_t)value;
+			p += value;
+		} else {
+			return false;
+		}
+	}
+	frame->kind = COPY_FRAME_DATA;
+	frame->data = data;
+	frame->stream = stream;
+	return true;
+}
+
 int copy_stream_recv(struct copy_stream *stream, struct copy_frame *frame)
 {
 	memset(frame, 0, sizeof(*frame));
@@ -196,6 +285,8 @@ int copy_stream_recv(struct copy_stream *stream, struct copy_frame *frame)
 	ssize_t len = read_body(stream);
 	if (len < 0)
 		return (int)len;
+	if (decode_data_in_place(stream, (size_t)len, frame))
+		return 0;
 	copy_arena_reset(&stream->arena);
 	ProtobufCAllocator allocator = copy_arena_allocator(&stream->arena);
 	frame->stream = stream;
@@ -348,15 +439,92 @@ int copy_stream_send_entry(struct copy_stream *stream, const Ember__CopyEntry *e
 			    EMBER__AGENT_FRAME__KIND_COPY_ENTRY, (void *)(uintptr_t)entry);
 }
 
+static size_t put_varint(uint8_t *out, uint64_t value)
+{
+	size_t n = 0;
+	while (value >= 0x80) {
+		out[n++] = (uint8_t)(value | 0x80);
+		value >>= 7;
+	}
+	out[n++] = (uint8_t)value;
+	return n;
+}
+
+/* Writes the iovecs in full; the data is the caller's and is not copied. */
+static int send_iov(struct copy_stream *stream, struct iovec *iov, int count)
+{
+	while (count > 0) {
+		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)count };
+		ssize_t n = sendmsg(stream->fd, &msg, MSG_NOSIGNAL);
+		if (n < 0 && errno == ENOTSOCK)
+			n = writev(stream->fd, iov, count);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		size_t done = (size_t)n;
+		while (count > 0 && done >= iov->iov_len) {
+			done -= iov->iov_len;
+			iov++;
+			count--;
+		}
+		if (count > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + done;
+			iov->iov_len -= done;
+		}
+	}
+	return 0;
+}
+
+/* Sends one CopyData frame. The frame header and the message's field keys and
+ * lengths are encoded here, in the form the generated encoder gives, and the
+ * chunk goes to the socket straight from the caller's buffer. */
+static int send_data_frame(struct copy_stream *stream, uint64_t offset, const void *data,
+			   size_t len)
+{
+	if (len > EMBER_CHUNK_MAX)
+		return -EMSGSIZE;
+	if (stream->drain_incoming) {
+		int r = drain_incoming(stream);
+		if (r < 0)
+			return r;
+	}
+	/* CopyData: offset (field 1, omitted when 0) and data (field 2). */
+	uint8_t inner[1 + 10 + 1 + 10];
+	size_t inner_len = 0;
+	if (offset != 0) {
+		inner[inner_len++] = 1u << 3 | WIRE_VARINT;
+		inner_len += put_varint(inner + inner_len, offset);
+	}
+	if (len > 0) {
+		inner[inner_len++] = 2u << 3 | WIRE_LEN;
+		inner_len += put_varint(inner + inner_len, len);
+	}
+	uint64_t message_len = inner_len + len;
+
+	uint8_t head[EMBER_FRAME_HEADER + 5 + 10 + sizeof(inner)];
+	size_t n = EMBER_FRAME_HEADER;
+	n += put_varint(head + n, (uint64_t)data_field_out(stream) << 3 | WIRE_LEN);
+	n += put_varint(head + n, message_len);
+	memcpy(head + n, inner, inner_len);
+	n += inner_len;
+	uint64_t body = n - EMBER_FRAME_HEADER + len;
+	head[0] = (uint8_t)(body >> 24);
+	head[1] = (uint8_t)(body >> 16);
+	head[2] = (uint8_t)(body >> 8);
+	head[3] = (uint8_t)body;
+
+	struct iovec iov[2] = {
+		{ .iov_base = head, .iov_len = n },
+		{ .iov_base = (void *)(uintptr_t)data, .iov_len = len },
+	};
+	return send_iov(stream, iov, len > 0 ? 2 : 1);
+}
+
 int copy_stream_send_data(struct copy_stream *stream, uint64_t offset, const void *data,
 			  size_t len)
 {
-	Ember__CopyData message = EMBER__COPY_DATA__INIT;
-	message.offset = offset;
-	message.data.data = (uint8_t *)(uintptr_t)data;
-	message.data.len = len;
-	int r = send_wrapped(stream, EMBER__CLIENT_FRAME__KIND_COPY_DATA,
-			     EMBER__AGENT_FRAME__KIND_COPY_DATA, &message);
+	int r = send_data_frame(stream, offset, data, len);
 	if (r == 0) {
 		stream->bytes += len;
 		if (stream->on_progress)

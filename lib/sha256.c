@@ -89,6 +89,8 @@ static void compress_shani(uint32_t state[8], const uint8_t *data, size_t blocks
 	for (; blocks > 0; blocks--, data += SHA256_BLOCK_SIZE) {
 		__m128i abef_saved = abef, cdgh_saved = cdgh;
 		__m128i msg[16];
+		/* Unrolled, the message schedule stays in registers. */
+#pragma GCC unroll 16
 		for (int g = 0; g < 16; g++) {
 			if (g < 4) {
 				msg[g] = _mm_shuffle_epi8(

@@ -79,6 +79,7 @@ int copy_client_open(struct copy_client *client, struct ember_client *ember,
 				       strerror(-r));
 	}
 	client->stream.fd = client->conn.fd;
+	copy_socket_buffers(client->conn.fd);
 	client->stream.side = COPY_SIDE_CLIENT;
 	client->stream.idle_timeout_ms = options && options->idle_timeout_ms > 0
 						 ? options->idle_timeout_ms : COPY_IDLE_TIMEOUT_MS;
