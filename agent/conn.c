@@ -76,13 +76,8 @@ static void conn_update_events(struct conn *conn)
 
 	if (conn->state == CONN_DEAD)
 		return;
-	if (conn->state == CONN_HANDED_OVER) {
-		if (conn->events) {
-			loop_modify(conn->agent->loop, conn->fd, 0);
-			conn->events = 0;
-		}
-		return;
-	}
+	if (conn->state == CONN_HANDED_OVER)
+		return;  /* out of the loop until conn_hand_back */
 	if (conn->state == CONN_LINGERING || (!conn->paused && conn->state != CONN_FINISHING))
 		events |= EPOLLIN;
 	if (conn->head)
@@ -368,7 +363,11 @@ int conn_hand_over(struct conn *conn)
 	conn->state = CONN_HANDED_OVER;
 	loop_timer_cancel(conn->agent->loop, conn->timer);
 	conn->timer = 0;
-	conn_update_events(conn);
+	/* Removed from the loop, not only given no events: epoll reports
+	 * EPOLLHUP and EPOLLERR regardless, and the agent would spin on a
+	 * client that left while the other process still runs. */
+	loop_remove(conn->agent->loop, conn->fd);
+	conn->events = 0;
 	return conn->fd;
 }
 
@@ -377,6 +376,13 @@ void conn_hand_back(struct conn *conn, enum conn_hand_back how)
 	if (conn->state != CONN_HANDED_OVER)
 		return;
 	fd_set_nonblock(conn->fd, true);
+	int r = loop_add(conn->agent->loop, conn->fd, 0, conn_io, conn);
+	if (r < 0) {
+		log_warn("%s: failed to watch the connection from %s again: %s", conn->id,
+			 conn->peer, strerror(-r));
+		conn_kill(conn, r);
+		return;
+	}
 	switch (how) {
 	case CONN_BACK_UNUSED:
 		conn->state = CONN_ACTIVE;

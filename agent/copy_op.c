@@ -5,7 +5,9 @@
  * and then closes the connection. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,10 @@
 #include "io.h"
 #include "log.h"
 #include "op.h"
+
+/* How long a stopping agent waits for a copy worker to exit after shutting its
+ * connection down, before it kills the worker, in milliseconds. */
+#define COPY_WORKER_STOP_MS 2000
 
 /* The clone3 argument block (linux/sched.h, kernel 5.3 and later). */
 struct copy_clone_args {
@@ -42,14 +48,41 @@ static void op_free_if_done(struct copy_op *op)
 	free(op);
 }
 
+/* Waits up to COPY_WORKER_STOP_MS for the worker to exit, kills it after that,
+ * and reaps it, so a stopping agent leaves no worker behind. */
+static void stop_worker(struct copy_op *op, struct loop *loop)
+{
+	struct pollfd pfd = { .fd = op->pidfd, .events = POLLIN };
+	int n;
+	do {
+		n = poll(&pfd, 1, COPY_WORKER_STOP_MS);
+	} while (n < 0 && errno == EINTR);
+	if (n == 0) {
+		log_warn("%s: %s worker %d still runs %d ms after the agent began stopping; "
+			 "killing it", op->conn_id, op->name, (int)op->pid, COPY_WORKER_STOP_MS);
+		syscall(SYS_pidfd_send_signal, op->pidfd, SIGKILL, NULL, 0);
+	}
+	siginfo_t info = { 0 };
+	if (waitid((idtype_t)P_PIDFD, (id_t)op->pidfd, &info, WEXITED | __WALL) < 0)
+		log_warn("%s: failed to reap %s worker %d: %s", op->conn_id, op->name,
+			 (int)op->pid, strerror(errno));
+	loop_remove(loop, op->pidfd);
+	close(op->pidfd);
+	op->pidfd = -1;
+}
+
 static void on_close(struct conn *conn, int err, void *data)
 {
 	struct copy_op *op = data;
-	/* The agent is stopping while the worker still runs: shutting the
-	 * socket down makes the worker's next read or write fail, so it
-	 * discards the file it was writing and exits. */
-	if (op->pidfd >= 0)
+	/* Only a stopping agent closes a connection while its worker runs.
+	 * Shutting the socket down makes the worker's next read or write fail,
+	 * so it discards the file it was writing and exits.
+	 * NOTE: connections close one after another, so several stuck workers
+	 * delay the agent's exit by COPY_WORKER_STOP_MS each. */
+	if (op->pidfd >= 0) {
 		shutdown(op->fd, SHUT_RDWR);
+		stop_worker(op, conn_loop(conn));
+	}
 	op->conn = NULL;
 	op_free_if_done(op);
 }

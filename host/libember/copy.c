@@ -131,8 +131,9 @@ int copy_client_fail(struct copy_client *client, int r, const struct copy_report
 		return ember_error_set(err, EMBER_ERROR_CONNECT, r,
 				       "timed out: the agent sent nothing for %d ms",
 				       client->stream.idle_timeout_ms);
-	if (r == -EPIPE || r == -ECONNRESET) {
-		/* The agent may have closed after an Error frame still unread. */
+	if (r == -EPIPE || r == -ECONNRESET || r == -ENODATA) {
+		/* The agent may have closed after an Error frame still unread.
+		 * -ENODATA: a read between two sends found the connection closed. */
 		r = copy_client_wait_result(client, NULL, err);
 		if (r != 0)
 			return r;
