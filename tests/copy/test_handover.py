@@ -249,7 +249,7 @@ def test_agent_serves_others_during_copy(ember_bin, agent, scratch):
         assert ping.returncode == 0, ping.stderr
         # The copy was still in the middle while they were served.
         assert worker_pids(agent) == workers
-        assert process_state(workers[0]) in ("R", "S")
+        assert process_state(workers[0]) not in (None, "Z")
 
         client.stdin.write(archive[len(archive) // 2:])
         client.stdin.close()
