@@ -77,7 +77,7 @@ static void conn_update_events(struct conn *conn)
 	if (conn->state == CONN_DEAD)
 		return;
 	if (conn->state == CONN_HANDED_OVER)
-		return;  /* out of the loop until conn_hand_back */
+		return;  /* only a hang-up is watched until conn_hand_back */
 	if (conn->state == CONN_LINGERING || (!conn->paused && conn->state != CONN_FINISHING))
 		events |= EPOLLIN;
 	if (conn->head)
@@ -363,11 +363,11 @@ int conn_hand_over(struct conn *conn)
 	conn->state = CONN_HANDED_OVER;
 	loop_timer_cancel(conn->agent->loop, conn->timer);
 	conn->timer = 0;
-	/* Removed from the loop, not only given no events: epoll reports
-	 * EPOLLHUP and EPOLLERR regardless, and the agent would spin on a
-	 * client that left while the other process still runs. */
-	loop_remove(conn->agent->loop, conn->fd);
-	conn->events = 0;
+	/* Watched edge-triggered for a hang-up only: epoll reports EPOLLHUP and
+	 * EPOLLERR whatever the mask, and level-triggered the agent would spin
+	 * on a client that left while the other process still runs. */
+	loop_modify(conn->agent->loop, conn->fd, EPOLLET);
+	conn->events = EPOLLET;
 	return conn->fd;
 }
 
@@ -376,13 +376,6 @@ void conn_hand_back(struct conn *conn, enum conn_hand_back how)
 	if (conn->state != CONN_HANDED_OVER)
 		return;
 	fd_set_nonblock(conn->fd, true);
-	int r = loop_add(conn->agent->loop, conn->fd, 0, conn_io, conn);
-	if (r < 0) {
-		log_warn("%s: failed to watch the connection from %s again: %s", conn->id,
-			 conn->peer, strerror(-r));
-		conn_kill(conn, r);
-		return;
-	}
 	switch (how) {
 	case CONN_BACK_UNUSED:
 		conn->state = CONN_ACTIVE;
@@ -558,8 +551,13 @@ static void conn_io(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	struct conn *conn = data;
 
-	if (conn->state == CONN_DEAD || conn->state == CONN_HANDED_OVER)
+	if (conn->state == CONN_DEAD)
 		return;
+	if (conn->state == CONN_HANDED_OVER) {
+		if ((events & (EPOLLHUP | EPOLLERR)) && conn->handler.on_hangup)
+			conn->handler.on_hangup(conn, conn->handler_data);
+		return;
+	}
 	if (events & EPOLLOUT)
 		conn_after_flush(conn);
 	if (conn->state == CONN_LINGERING && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {

@@ -39,6 +39,8 @@ struct copy_op {
 	int fd;                  /* the connection's descriptor, which the worker uses */
 	int pidfd;               /* -1 once the worker was reaped */
 	pid_t pid;
+	struct loop *loop;
+	uint64_t hangup_timer;   /* runs from the client's hang-up to the kill */
 };
 
 static void op_free_if_done(struct copy_op *op)
@@ -62,13 +64,23 @@ static void stop_worker(struct copy_op *op, struct loop *loop)
 			 "killing it", op->conn_id, op->name, (int)op->pid, COPY_WORKER_STOP_MS);
 		syscall(SYS_pidfd_send_signal, op->pidfd, SIGKILL, NULL, 0);
 	}
+	/* A killed worker in uninterruptible sleep (a hung network filesystem)
+	 * is left behind rather than hanging the agent's exit. */
+	do {
+		n = poll(&pfd, 1, COPY_WORKER_STOP_MS);
+	} while (n < 0 && errno == EINTR);
 	siginfo_t info = { 0 };
-	if (waitid((idtype_t)P_PIDFD, (id_t)op->pidfd, &info, WEXITED | __WALL) < 0)
+	if (n <= 0)
+		log_warn("%s: %s worker %d did not exit after SIGKILL; leaving it", op->conn_id,
+			 op->name, (int)op->pid);
+	else if (waitid((idtype_t)P_PIDFD, (id_t)op->pidfd, &info, WEXITED | __WALL) < 0)
 		log_warn("%s: failed to reap %s worker %d: %s", op->conn_id, op->name,
 			 (int)op->pid, strerror(errno));
 	loop_remove(loop, op->pidfd);
 	close(op->pidfd);
 	op->pidfd = -1;
+	loop_timer_cancel(loop, op->hangup_timer);
+	op->hangup_timer = 0;
 }
 
 static void on_close(struct conn *conn, int err, void *data)
@@ -97,6 +109,8 @@ static void on_worker_exit(struct loop *loop, int fd, uint32_t events, void *dat
 	loop_remove(loop, op->pidfd);
 	close(op->pidfd);
 	op->pidfd = -1;
+	loop_timer_cancel(loop, op->hangup_timer);
+	op->hangup_timer = 0;
 	bool finished = info.si_code == CLD_EXITED && info.si_status == 0;
 	if (info.si_code != CLD_EXITED)
 		log_warn("%s: %s worker %d was killed by signal %d", op->conn_id, op->name,
@@ -108,6 +122,28 @@ static void on_worker_exit(struct loop *loop, int fd, uint32_t events, void *dat
 	if (op->conn)
 		conn_hand_back(op->conn, finished ? CONN_BACK_FINISHED : CONN_BACK_ABORTED);
 	op_free_if_done(op);
+}
+
+static void kill_after_hangup(struct loop *loop, void *data)
+{
+	struct copy_op *op = data;
+	op->hangup_timer = 0;
+	if (op->pidfd < 0)
+		return;
+	log_warn("%s: %s worker %d still runs %d ms after the client left; killing it",
+		 op->conn_id, op->name, (int)op->pid, COPY_WORKER_STOP_MS);
+	syscall(SYS_pidfd_send_signal, op->pidfd, SIGKILL, NULL, 0);
+}
+
+/* The client left while the worker runs. A worker blocked on the socket fails
+ * at once and exits; one blocked elsewhere (reading a file that never ends) is
+ * killed after COPY_WORKER_STOP_MS. */
+static void on_hangup(struct conn *conn, void *data)
+{
+	struct copy_op *op = data;
+	if (op->pidfd < 0 || op->hangup_timer)
+		return;
+	op->hangup_timer = loop_timer_add(op->loop, COPY_WORKER_STOP_MS, kill_after_hangup, op);
 }
 
 /* Starts a worker with an exit signal of 0, so the agent's SIGCHLD reaper does
@@ -123,12 +159,22 @@ static int spawn_worker(struct copy_op *op, int worker_fd, const Ember__Request 
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
-		/* NOTE: the agent may have worker threads, and this child calls
-		 * malloc after a raw clone. That is safe only if no other thread
-		 * held the allocator's lock at the moment of the clone. */
+		/* NOTE: after a raw clone, musl in this child still has the
+		 * parent thread's id and lock state. malloc and pthread_create
+		 * are safe only if no agent work thread held a lock at the clone,
+		 * and raise() or abort() here would signal the agent's thread,
+		 * not this process. Running the worker through execve would
+		 * remove both hazards. */
+		/* The agent's /dev/kmsg descriptor may be fd 3: it is closed
+		 * first, so no log line lands in the client's stream, and opened
+		 * again above the connection. */
+		bool kmsg = log_kmsg_enabled();
+		log_enable_kmsg(0);
 		if (dup2(worker_fd, 3) < 0)
 			_exit(1);
 		close_fds_from(4);
+		if (kmsg)
+			log_enable_kmsg(1);
 		sigset_t all;
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
@@ -162,10 +208,24 @@ static int start_copy(struct conn *conn, const Ember__Request *request, const ch
 		return ember_error(conn, EMBER__CODE__CODE_RESOURCE_EXHAUSTED, -r,
 				   "failed to start the %s worker: %s", name, strerror(-r));
 	}
-	loop_add(conn_loop(conn), op->pidfd, EPOLLIN, on_worker_exit, op);
+	op->loop = conn_loop(conn);
+	r = loop_add(op->loop, op->pidfd, EPOLLIN, on_worker_exit, op);
+	if (r < 0) {
+		log_error("%s: failed to watch the %s worker %d: %s; stopping it", op->conn_id,
+			  name, (int)op->pid, strerror(-r));
+		shutdown(op->fd, SHUT_RDWR);
+		syscall(SYS_pidfd_send_signal, op->pidfd, SIGKILL, NULL, 0);
+		siginfo_t info = { 0 };
+		waitid((idtype_t)P_PIDFD, (id_t)op->pidfd, &info, WEXITED | __WALL);
+		close(op->pidfd);
+		free(op);
+		conn_hand_back(conn, CONN_BACK_ABORTED);
+		return 0;
+	}
 
 	static const struct conn_handler handler = {
 		.on_close = on_close,
+		.on_hangup = on_hangup,
 	};
 	conn_set_handler(conn, &handler, op);
 	log_info("%s: %s by %s, worker %d", op->conn_id, name, conn_peer(conn), (int)op->pid);

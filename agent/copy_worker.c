@@ -219,7 +219,9 @@ static int copy_in(int fd, const Ember__CopyInRequest *request)
 	copy_report_init(&report);
 	stream.last_progress_ms = copy_now_ms();
 	int r = copy_recv_tree(&stream, parent_fd, root_name, &options, &report);
-	if (r == 0) {
+	if (stream.send_failed) {
+		status = 1;  /* the client is gone or stopped reading */
+	} else if (r == 0) {
 		status = send_result(fd, &report);
 	} else if (r != -ECONNRESET) {
 		copy_report_prefix(&report, dest_dir);
@@ -254,7 +256,9 @@ static int copy_out(int fd, const Ember__CopyOutRequest *request)
 	copy_report_init(&report);
 	int r = copy_send_tree(&stream, src, &options, &report);
 	int status;
-	if (r == 0) {
+	if (stream.send_failed) {
+		status = 1;  /* the client is gone or stopped reading */
+	} else if (r == 0) {
 		status = send_result(fd, &report);
 	} else if (r == -EPIPE || r == -ECONNRESET) {
 		status = 1;  /* the agent, and so the client, went away */

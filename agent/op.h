@@ -153,6 +153,10 @@ struct conn_handler {
 	 * final frame was flushed, -ECONNRESET when the peer left first, or the
 	 * -errno of a failed read or write. May be NULL. */
 	void (*on_close)(struct conn *conn, int err, void *data);
+	/* The peer hung up while the connection was handed over (conn_hand_over):
+	 * the other process may be blocked where it cannot notice. Runs at most
+	 * once per hand-over. May be NULL. */
+	void (*on_hangup)(struct conn *conn, void *data);
 };
 
 /* Installs callbacks and their data; replaces earlier ones. */

@@ -103,6 +103,9 @@ struct copy_stream {
 	 * meanwhile, so its progress frames never fill the connection and an
 	 * Error ends the copy at once. */
 	bool drain_incoming;
+	/* A send failed, possibly after part of a frame: the stream can carry
+	 * no further frame, not even an Error. */
+	bool send_failed;
 	bool peer_failed;     /* an Error frame arrived; its fields follow */
 	Ember__Code peer_code;
 	int peer_errno;

@@ -149,10 +149,19 @@ static int64_t send_sparse(struct sender *sender, int fd, uint64_t size, struct 
 static int send_file(struct sender *sender, int at_fd, const char *base, const char *name,
 		     const struct stat *st)
 {
-	int fd = openat(at_fd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO swapped in after the lstat must not block the
+	 * open, and a file whose reads would wait forever fails instead. */
+	int fd = openat(at_fd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return copy_report_fail(sender->report, -errno, name, "failed to open '%s': %s",
 					name, strerror(errno));
+	struct stat opened;
+	if (fstat(fd, &opened) < 0 || !S_ISREG(opened.st_mode)) {
+		close(fd);
+		return copy_report_fail(sender->report, -EAGAIN, name,
+					"failed to open '%s': it stopped being a regular file "
+					"during the copy; copy it again", name);
+	}
 
 	Ember__CopyEntry entry = EMBER__COPY_ENTRY__INIT;
 	fill_entry(&entry, name, st);

@@ -394,6 +394,7 @@ static int send_message(struct copy_stream *stream, const ProtobufCMessage *mess
 			continue;
 		if (n < 0) {
 			r = -errno;
+			stream->send_failed = true;
 			break;
 		}
 		done += (size_t)n;
@@ -460,8 +461,10 @@ static int send_iov(struct copy_stream *stream, struct iovec *iov, int count)
 			n = writev(stream->fd, iov, count);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
+		if (n < 0) {
+			stream->send_failed = true;
 			return -errno;
+		}
 		size_t done = (size_t)n;
 		while (count > 0 && done >= iov->iov_len) {
 			done -= iov->iov_len;

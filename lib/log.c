@@ -71,6 +71,11 @@ int log_enable_kmsg(int enable)
 	return log_kmsg_fd < 0 ? -errno : 0;
 }
 
+bool log_kmsg_enabled(void)
+{
+	return log_kmsg_fd >= 0;
+}
+
 uint64_t log_dropped_bytes(void)
 {
 	return log_dropped;

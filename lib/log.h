@@ -10,6 +10,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 enum log_level {
@@ -39,6 +40,9 @@ void log_set_sink(void (*sink)(const char *line, size_t len));
 /* Also writes every line to /dev/kmsg when enable is non-zero. Returns 0 or -errno
  * from opening /dev/kmsg; on failure lines still reach the output descriptor. */
 int log_enable_kmsg(int enable);
+
+/* Returns whether lines also go to /dev/kmsg. */
+bool log_kmsg_enabled(void);
 
 /* Bytes of log lines dropped because the output descriptor was full. */
 uint64_t log_dropped_bytes(void);

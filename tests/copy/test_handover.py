@@ -181,11 +181,9 @@ def test_agent_stopped_during_copy_out(ember_bin, agent, big_tmpfs, scratch):
     assert used_bytes(big_tmpfs) - used_before < (1 << 20)
 
 
-def test_client_gone_while_worker_stopped(ember_bin, agent, big_tmpfs, scratch):
-    """The client leaves while its worker cannot run: the agent must not spin
-    on the hung-up connection, and once stopped it kills the worker that
-    cannot notice the socket was shut down."""
-    dest = os.path.join(scratch, "dest")
+def leave_stopped_worker(ember_bin, agent, big_tmpfs, dest):
+    """Starts a copy-in to the new directory dest, stops its worker with
+    SIGSTOP, then kills the client; returns the workers' PIDs."""
     os.mkdir(dest)
     client = subprocess.Popen([ember_bin("emberctl"), "-c", agent.addr, "cp",
                                os.path.join(big_tmpfs, "big"), ":" + dest],
@@ -193,9 +191,18 @@ def test_client_gone_while_worker_stopped(ember_bin, agent, big_tmpfs, scratch):
     workers = wait_copy_under_way(agent)
     for pid in workers:
         os.kill(pid, signal.SIGSTOP)
+    client.kill()
+    client.wait()
+    return workers
+
+
+def test_client_gone_while_worker_stopped(ember_bin, agent, big_tmpfs, scratch):
+    """The client leaves while its worker cannot run: the agent must not spin
+    on the hung-up connection, and once stopped it kills the worker that
+    cannot notice the socket was shut down."""
+    dest = os.path.join(scratch, "dest")
+    workers = leave_stopped_worker(ember_bin, agent, big_tmpfs, dest)
     try:
-        client.kill()
-        client.wait()
         cpu_before = cpu_seconds(agent.proc.pid)
         time.sleep(1.0)
         assert cpu_seconds(agent.proc.pid) - cpu_before < 0.2
@@ -212,6 +219,27 @@ def test_client_gone_while_worker_stopped(ember_bin, agent, big_tmpfs, scratch):
     for pid in workers:
         assert process_state(pid) is None, f"worker {pid} is left ({process_state(pid)})"
     assert "killing it" in agent.log()
+    assert os.listdir(dest) == []
+
+
+def test_worker_killed_after_client_leaves(ember_bin, agent, big_tmpfs, scratch):
+    """A worker that cannot notice its client left (here: stopped) is killed
+    COPY_WORKER_STOP_MS after the hang-up, while the agent keeps running."""
+    dest = os.path.join(scratch, "dest")
+    workers = leave_stopped_worker(ember_bin, agent, big_tmpfs, dest)
+    try:
+        deadline = time.monotonic() + COPY_WORKER_STOP_S + 5
+        while time.monotonic() < deadline and any(process_state(pid) for pid in workers):
+            time.sleep(0.1)
+    finally:
+        for pid in workers:
+            if process_state(pid) is not None:
+                os.kill(pid, signal.SIGCONT)
+
+    for pid in workers:
+        assert process_state(pid) is None, f"worker {pid} is left ({process_state(pid)})"
+    assert agent.proc.poll() is None
+    assert "after the client left; killing it" in agent.log()
     assert os.listdir(dest) == []
 
 
