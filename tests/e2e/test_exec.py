@@ -99,6 +99,19 @@ def test_copy_in_and_out_checksum(tmp_path, ember_guest):
     assert hashlib.sha256(copied).hexdigest() == expected
 
 
+def test_failed_copy_reports_clean_error(tmp_path, ember_guest):
+    """The copy worker logs a failure to /dev/kmsg as well: the log line must
+    not reach the connection it took over, which here runs over vsock under
+    ember-init."""
+    guest = ember_guest(base_config())
+    failed = guest.ctl("cp", ":/tmp/missing-file", str(tmp_path / "out"), timeout=120)
+    assert failed.returncode == 125, failed.stderr
+    assert "/tmp/missing-file" in failed.stderr
+    assert "ember-agent" not in failed.stderr
+    assert "frame" not in failed.stderr
+    assert "copy failed on '/tmp/missing-file'" in guest.run("dmesg")
+
+
 def test_pids_max_contains_workload(ember_guest):
     config = base_config()
     config["cgroup"] = {"pids_max": 64}

@@ -29,7 +29,7 @@ BUSYBOX_APPLETS = [
     "md5sum", "sha256sum", "head", "tail", "wc", "id", "mkdir", "rm", "touch", "true",
     "false", "env", "ps", "grep", "tr", "mount", "umount", "seq", "yes", "stat", "uname",
     "printf", "test", "cut", "sed", "awk", "od", "nproc", "chown", "pidof", "cmp", "xxd",
-    "adjtimex",
+    "adjtimex", "dmesg",
 ]
 
 
