@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -146,40 +147,91 @@ static void on_hangup(struct conn *conn, void *data)
 	op->hangup_timer = loop_timer_add(op->loop, COPY_WORKER_STOP_MS, kill_after_hangup, op);
 }
 
-/* Starts a worker with an exit signal of 0, so the agent's SIGCHLD reaper does
- * not collect it; it is reaped here through its pidfd. */
+/* The agent's own executable, opened once, for starting workers. Opened by
+ * descriptor, the binary stays the one that runs even if a newer one replaces
+ * it on disk. */
+static int agent_exe_fd = -1;
+
+int copy_op_setup(void)
+{
+	if (agent_exe_fd < 0)
+		agent_exe_fd = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+	return agent_exe_fd < 0 ? -errno : 0;
+}
+
+/* Writes the request into a new memfd for the worker. Returns it or -errno. */
+static int request_memfd(const Ember__Request *request)
+{
+	size_t len = ember__request__get_packed_size(request);
+	uint8_t *packed = malloc(len ? len : 1);
+	if (!packed)
+		return -ENOMEM;
+	ember__request__pack(request, packed);
+	int fd = memfd_create("ember-copy-request", MFD_CLOEXEC);
+	int r = fd < 0 ? -errno : 0;
+	if (r == 0)
+		r = write_full(fd, packed, len);
+	free(packed);
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* Starts a worker: a clone with an exit signal of 0, so the agent's SIGCHLD
+ * reaper does not collect it (it is reaped here through its pidfd), that
+ * executes the agent binary again in copy worker mode. Between the clone and
+ * the exec the child makes only system calls: it shares the parent's libc
+ * state, which is safe to use only after the exec. */
 static int spawn_worker(struct copy_op *op, int worker_fd, const Ember__Request *request)
 {
+	int r = copy_op_setup();
+	if (r < 0)
+		return r;
+	int request_fd = request_memfd(request);
+	if (request_fd < 0)
+		return request_fd;
+
+	char level[16];
+	snprintf(level, sizeof(level), "%d", (int)log_get_level());
+	char *argv[] = { "ember-agent", COPY_WORKER_ARG, op->conn_id, level,
+			 log_kmsg_enabled() ? "1" : "0", NULL };
+	/* Descriptors the child renumbers must not be the targets themselves. */
+	int conn_fd = fcntl(worker_fd, F_DUPFD_CLOEXEC, COPY_WORKER_REQUEST_FD + 1);
+	int req_fd = fcntl(request_fd, F_DUPFD_CLOEXEC, COPY_WORKER_REQUEST_FD + 1);
+	close(request_fd);
+	if (conn_fd < 0 || req_fd < 0) {
+		int err = errno;
+		if (conn_fd >= 0)
+			close(conn_fd);
+		if (req_fd >= 0)
+			close(req_fd);
+		return -err;
+	}
+
 	struct copy_clone_args args = { 0 };
 	int pidfd = -1;
 	args.flags = CLONE_PIDFD;
 	args.pidfd = (uint64_t)(uintptr_t)&pidfd;
 	args.exit_signal = 0;
 	long pid = syscall(SYS_clone3, &args, sizeof(args));
-	if (pid < 0)
-		return -errno;
+	int err = errno;
 	if (pid == 0) {
-		/* NOTE: after a raw clone, musl in this child still has the
-		 * parent thread's id and lock state. malloc and pthread_create
-		 * are safe only if no agent work thread held a lock at the clone,
-		 * and raise() or abort() here would signal the agent's thread,
-		 * not this process. Running the worker through execve would
-		 * remove both hazards. */
-		/* The agent's /dev/kmsg descriptor may be fd 3: it is closed
-		 * first, so no log line lands in the client's stream, and opened
-		 * again above the connection. */
-		bool kmsg = log_kmsg_enabled();
-		log_enable_kmsg(0);
-		if (dup2(worker_fd, 3) < 0)
-			_exit(1);
-		close_fds_from(4);
-		if (kmsg)
-			log_enable_kmsg(1);
 		sigset_t all;
 		sigemptyset(&all);
+		if (dup2(conn_fd, COPY_WORKER_CONN_FD) < 0 ||
+		    dup2(req_fd, COPY_WORKER_REQUEST_FD) < 0)
+			_exit(127);
 		sigprocmask(SIG_SETMASK, &all, NULL);
-		_exit(copy_worker_run(3, request, op->conn_id));
+		syscall(SYS_execveat, agent_exe_fd, "", argv, environ, AT_EMPTY_PATH);
+		_exit(127);
 	}
+	close(conn_fd);
+	close(req_fd);
+	if (pid < 0)
+		return -err;
 	op->pid = (pid_t)pid;
 	op->pidfd = pidfd;
 	return 0;

@@ -299,3 +299,35 @@ int copy_worker_run(int fd, const Ember__Request *request, const char *id)
 	shutdown(fd, SHUT_WR);
 	return final_sent ? 0 : 1;
 }
+
+int copy_worker_main(int argc, char **argv)
+{
+	log_init("ember-agent");
+	if (argc != 5) {
+		log_error("invalid copy worker arguments: expected CONN_ID LOG_LEVEL KMSG");
+		return 1;
+	}
+	close_fds_from(COPY_WORKER_REQUEST_FD + 1);
+	log_set_level((enum log_level)atoi(argv[3]));
+	if (strcmp(argv[4], "1") == 0)
+		log_enable_kmsg(1);
+
+	/* The agent wrote the Request it received into a memfd. */
+	struct stat st;
+	uint8_t *packed = NULL;
+	Ember__Request *request = NULL;
+	if (fstat(COPY_WORKER_REQUEST_FD, &st) < 0 || st.st_size <= 0 ||
+	    (uint64_t)st.st_size > EMBER_FRAME_MAX || !(packed = malloc((size_t)st.st_size)) ||
+	    pread(COPY_WORKER_REQUEST_FD, packed, (size_t)st.st_size, 0) != st.st_size ||
+	    !(request = ember__request__unpack(NULL, (size_t)st.st_size, packed))) {
+		log_error("%s: failed to read the copy request from fd %d", argv[2],
+			  COPY_WORKER_REQUEST_FD);
+		free(packed);
+		return 1;
+	}
+	free(packed);
+	close(COPY_WORKER_REQUEST_FD);
+	int status = copy_worker_run(COPY_WORKER_CONN_FD, request, argv[2]);
+	ember__request__free_unpacked(request, NULL);
+	return status;
+}

@@ -7,6 +7,22 @@
 
 #include "agent.pb-c.h"
 
+/* The first argument that starts ember-agent as a copy worker:
+ *   ember-agent --copy-worker CONN_ID LOG_LEVEL KMSG
+ * with the connection on fd 3 and the packed Request on fd 4. */
+#define COPY_WORKER_ARG "--copy-worker"
+#define COPY_WORKER_CONN_FD 3
+#define COPY_WORKER_REQUEST_FD 4
+
+/* Opens the agent's own executable for starting copy workers. Called once at
+ * startup; returns 0 or -errno. Without it, each copy tries again. */
+int copy_op_setup(void);
+
+/* The main function of the copy worker mode: reads the Request, sets up the
+ * log, runs the copy and returns the exit status of copy_worker_run, or 1
+ * for arguments or a request that do not parse. */
+int copy_worker_main(int argc, char **argv);
+
 /* Runs the copy of request on the connection fd, logging as connection id,
  * and returns the process exit status: 0 once the final frame (CopyResult or
  * Error) was written, 1 when the client went away first. */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "copy_worker.h"
 #include "freeze.h"
 #include "log.h"
 #include "options.h"
@@ -38,6 +39,10 @@ static int agent_setup(struct agent *agent)
 		log_error("failed to set up the worker eventfd: %s", strerror(-r));
 		return r;
 	}
+	r = copy_op_setup();
+	if (r < 0)
+		log_warn("failed to open the agent's executable for copy workers: %s; "
+			 "copies will try again", strerror(-r));
 	return options_load_token(agent);
 }
 
@@ -56,6 +61,10 @@ int main(int argc, char **argv)
 {
 	struct agent *agent = &agent_state;
 	int r;
+
+	/* A copy worker is this binary started again by a running agent. */
+	if (argc > 1 && strcmp(argv[1], COPY_WORKER_ARG) == 0)
+		return copy_worker_main(argc, argv);
 
 	/* 1. Options and config; a usage error exits before anything starts. */
 	log_init("ember-agent");

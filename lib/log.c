@@ -26,6 +26,11 @@ void log_set_level(enum log_level level)
 	log_threshold = level;
 }
 
+enum log_level log_get_level(void)
+{
+	return log_threshold;
+}
+
 int log_parse_level(const char *name, enum log_level *level)
 {
 	static const struct {

@@ -26,6 +26,9 @@ void log_init(const char *component);
 /* Lines above this level are discarded. The default is LOG_LEVEL_INFO. */
 void log_set_level(enum log_level level);
 
+/* Returns the level set by log_set_level. */
+enum log_level log_get_level(void);
+
 /* Parses "error", "warning", "info" or "debug"; returns 0 or -EINVAL. */
 int log_parse_level(const char *name, enum log_level *level);
 
