@@ -371,12 +371,12 @@ int conn_hand_over(struct conn *conn)
 	return conn->fd;
 }
 
-void conn_hand_back(struct conn *conn, enum conn_hand_back how)
+void conn_hand_back(struct conn *conn, enum conn_hand_back outcome)
 {
 	if (conn->state != CONN_HANDED_OVER)
 		return;
 	fd_set_nonblock(conn->fd, true);
-	switch (how) {
+	switch (outcome) {
 	case CONN_BACK_UNUSED:
 		conn->state = CONN_ACTIVE;
 		conn_update_events(conn);

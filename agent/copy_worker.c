@@ -320,8 +320,8 @@ int copy_worker_main(int argc, char **argv)
 	    (uint64_t)st.st_size > EMBER_FRAME_MAX || !(packed = malloc((size_t)st.st_size)) ||
 	    pread(COPY_WORKER_REQUEST_FD, packed, (size_t)st.st_size, 0) != st.st_size ||
 	    !(request = ember__request__unpack(NULL, (size_t)st.st_size, packed))) {
-		log_error("%s: failed to read the copy request from fd %d", argv[2],
-			  COPY_WORKER_REQUEST_FD);
+		log_error("%s: failed to read the copy request from fd %d: copy workers "
+			  "start only from a running ember-agent", argv[2], COPY_WORKER_REQUEST_FD);
 		free(packed);
 		return 1;
 	}

@@ -153,9 +153,10 @@ struct conn_handler {
 	 * final frame was flushed, -ECONNRESET when the peer left first, or the
 	 * -errno of a failed read or write. May be NULL. */
 	void (*on_close)(struct conn *conn, int err, void *data);
-	/* The peer hung up while the connection was handed over (conn_hand_over):
-	 * the other process may be blocked where it cannot notice. Runs at most
-	 * once per hand-over. May be NULL. */
+	/* The peer hung up while the connection was handed over (conn_hand_over),
+	 * and the other process may be blocked where it cannot notice. Epoll
+	 * reports the hang-up edge-triggered, so a repeat is rare but possible.
+	 * May be NULL. */
 	void (*on_hangup)(struct conn *conn, void *data);
 };
 
@@ -186,7 +187,7 @@ void conn_pause_reading(struct conn *conn, bool paused);
  * any frame was sent. Returns the descriptor, or -EBUSY. */
 int conn_hand_over(struct conn *conn);
 
-/* How the other process left a handed-over connection. */
+/* The state in which the other process leaves a handed-over connection. */
 enum conn_hand_back {
 	CONN_BACK_UNUSED,    /* it never used it: the handler owns it again */
 	CONN_BACK_FINISHED,  /* it wrote the final frame: wait for the client's EOF */
@@ -195,7 +196,7 @@ enum conn_hand_back {
 
 /* Takes the descriptor back once the other process is done with it, and makes
  * it non-blocking again. */
-void conn_hand_back(struct conn *conn, enum conn_hand_back how);
+void conn_hand_back(struct conn *conn, enum conn_hand_back outcome);
 
 /* Sends frame as the operation's final frame and closes after it. Returns 0 or
  * the errors of conn_send (the connection is closed either way). */

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 
+from agent_harness import child_pids
 from copy_wire import (C_DATA, C_END, C_ENTRY, C_FILE_END, DIRECTORY, SYMLINK, copy_in_request,
                        data, entry, error_message, file_end, file_frames, read_frames, wrap)
 from core_client import frame
@@ -29,13 +30,7 @@ def raw_copy_in(agent, request, frames):
 
 
 def worker_pids(agent):
-    """The agent's child processes (copy workers)."""
-    pids = []
-    task_dir = f"/proc/{agent.proc.pid}/task"
-    for task in os.listdir(task_dir):
-        with open(os.path.join(task_dir, task, "children")) as f:
-            pids += [int(p) for p in f.read().split()]
-    return pids
+    return child_pids(agent.proc.pid)
 
 
 def wait_no_workers(agent, timeout=10):

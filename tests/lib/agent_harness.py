@@ -102,6 +102,17 @@ class Agent:
         self.stop()
 
 
+
+def child_pids(pid):
+    """Returns the child processes of pid (copy workers, for an agent), zombies
+    included."""
+    pids = []
+    task_dir = f"/proc/{pid}/task"
+    for task in os.listdir(task_dir):
+        with open(os.path.join(task_dir, task, "children")) as f:
+            pids += [int(p) for p in f.read().split()]
+    return pids
+
 def free_tcp_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
