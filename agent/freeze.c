@@ -447,7 +447,10 @@ static void send_thaw_response(struct freeze_job *job)
 
 	if (!conn)
 		return;
-	response.mounts = freeze_reply_mounts(&state.plan, &response.n_mounts);
+	/* A thaw with nothing frozen lists no mounts. fs_status still shows the
+	 * last freeze's mounts. */
+	if (job->was_frozen)
+		response.mounts = freeze_reply_mounts(&state.plan, &response.n_mounts);
 	response.hooks = job->hooks.lines;
 	response.n_hooks = job->hooks.count;
 	if (job->has_host) {

@@ -179,6 +179,8 @@ int cmd_thaw(struct cli *cli, int argc, char **argv)
 		return EXIT_REMOTE;
 	r = ember_thaw(cli->client, &host, state, &err);
 	if (r == 0) {
+		if (state->mount_count == 0)
+			printf("nothing was frozen\n");
 		print_mounts(state);
 		print_notes("hook", (const char (*)[EMBER_NOTE_MAX])state->hooks, state->hook_count);
 		if (state->has_resume)

@@ -442,7 +442,8 @@ int ember_freeze(struct ember_client *client, const struct ember_freeze_request 
 		 struct ember_freeze_state *state, struct ember_error *err);
 
 /* Thaws what the agent froze, then applies host (may be NULL) as
- * ember_resume does. Thawing when nothing is frozen succeeds. */
+ * ember_resume does. Thawing when nothing is frozen succeeds with no mounts
+ * in state. */
 int ember_thaw(struct ember_client *client, const struct ember_host_state *host,
 	       struct ember_freeze_state *state, struct ember_error *err);
 

@@ -417,8 +417,14 @@ def test_thaw_carries_host_state(ns):
     ns.freeze(agent, a)
     out = ns.ctl(agent, "thaw").stdout
     assert "skipped: entropy: 64 bytes not added" in out
+    assert parse_mounts(out)[a][0] == "thawed"
+    # The second thaw finds nothing frozen: it applies the host state and
+    # lists no mount, while fsstatus still shows the last freeze.
     out = ns.ctl(agent, "thaw", "--no-entropy").stdout
     assert "skipped: entropy: the request carried none" in out
+    assert "nothing was frozen" in out
+    assert parse_mounts(out) == {}
+    assert parse_mounts(ns.ctl(agent, "fsstatus").stdout)[a][0] == "thawed"
 
 
 def test_resume_while_frozen_skips_hooks(ns):
