@@ -18,6 +18,11 @@
 #define AGENT_CONNECTIONS_MAX 1024
 /* Defaults of the options in struct agent_options. */
 #define AGENT_DEFAULT_MAX_SESSIONS 64
+/* Copy workers running at once. Each is a process whose connection gets
+ * COPY_SOCKET_BUFFER (4 MiB) send and receive buffers, so 16 workers with
+ * full buffers take about 128 MiB of the guest's memory (the kernel counts up
+ * to twice that). --max-copies or agent.max_copies changes it. */
+#define AGENT_DEFAULT_MAX_COPIES 16
 #define AGENT_DEFAULT_GRACE_S 60
 /* After SIGTERM, how long open connections get to finish, and how often
  * the agent checks whether they have. */

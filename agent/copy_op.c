@@ -42,13 +42,43 @@ struct copy_op {
 	pid_t pid;
 	struct loop *loop;
 	uint64_t hangup_timer;   /* runs from the client's hang-up to the kill */
+	struct copy_op *next;    /* in running_ops while the worker runs */
 };
+
+/* The operations whose worker runs, and their count, which max_copies
+ * limits. Only the loop thread starts, reaps and counts workers. */
+static struct copy_op *running_ops;
+static unsigned workers_running;
+
+static void track_worker(struct copy_op *op)
+{
+	op->next = running_ops;
+	running_ops = op;
+	workers_running++;
+}
 
 static void op_free_if_done(struct copy_op *op)
 {
 	if (op->conn || op->pidfd >= 0)
 		return;
 	free(op);
+}
+
+/* Forgets a worker that was reaped or left behind, which frees its slot. */
+static void release_worker(struct copy_op *op, struct loop *loop)
+{
+	for (struct copy_op **link = &running_ops; *link; link = &(*link)->next) {
+		if (*link == op) {
+			*link = op->next;
+			workers_running--;
+			break;
+		}
+	}
+	loop_remove(loop, op->pidfd);
+	close(op->pidfd);
+	op->pidfd = -1;
+	loop_timer_cancel(loop, op->hangup_timer);
+	op->hangup_timer = 0;
 }
 
 /* Waits up to COPY_WORKER_STOP_MS for the worker to exit, kills it after that,
@@ -77,11 +107,7 @@ static void stop_worker(struct copy_op *op, struct loop *loop)
 	else if (waitid((idtype_t)P_PIDFD, (id_t)op->pidfd, &info, WEXITED | __WALL) < 0)
 		log_warn("%s: failed to reap %s worker %d: %s", op->conn_id, op->name,
 			 (int)op->pid, strerror(errno));
-	loop_remove(loop, op->pidfd);
-	close(op->pidfd);
-	op->pidfd = -1;
-	loop_timer_cancel(loop, op->hangup_timer);
-	op->hangup_timer = 0;
+	release_worker(op, loop);
 }
 
 static void on_close(struct conn *conn, int err, void *data)
@@ -100,29 +126,60 @@ static void on_close(struct conn *conn, int err, void *data)
 	op_free_if_done(op);
 }
 
+/* Ends the operation of a reaped worker. signal is the signal that killed
+ * it, or 0 when it exited with exit_status. */
+static void end_worker(struct copy_op *op, int signal, int exit_status)
+{
+	release_worker(op, op->loop);
+	bool finished = signal == 0 && exit_status == 0;
+	if (signal != 0)
+		log_warn("%s: %s worker %d was killed by signal %d", op->conn_id, op->name,
+			 (int)op->pid, signal);
+	else if (!finished)
+		log_debug("%s: %s worker %d ended without a final frame", op->conn_id, op->name,
+			  (int)op->pid);
+	if (!op->conn) {
+		free(op);
+		return;
+	}
+	/* The worker wrote its final frame (CopyResult or Error) itself. The
+	 * connection's on_close frees op, during this call or later. */
+	conn_hand_back(op->conn, finished ? CONN_BACK_FINISHED : CONN_BACK_ABORTED);
+}
+
 static void on_worker_exit(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	struct copy_op *op = data;
 	siginfo_t info = { 0 };
-	if (waitid((idtype_t)P_PIDFD, (id_t)op->pidfd, &info, WEXITED | WNOHANG | __WALL) < 0 ||
-	    info.si_pid == 0)
+	if (waitid((idtype_t)P_PIDFD, (id_t)op->pidfd, &info, WEXITED | WNOHANG | __WALL) < 0) {
+		/* Not expected: the only other reaper, the SIGCHLD handler, ends
+		 * the operation through copy_op_reaped. Ending it here anyway keeps
+		 * the readable pidfd from waking the loop forever. */
+		log_warn("%s: failed to reap %s worker %d: %s", op->conn_id, op->name,
+			 (int)op->pid, strerror(errno));
+		end_worker(op, 0, 1);
 		return;
-	loop_remove(loop, op->pidfd);
-	close(op->pidfd);
-	op->pidfd = -1;
-	loop_timer_cancel(loop, op->hangup_timer);
-	op->hangup_timer = 0;
-	bool finished = info.si_code == CLD_EXITED && info.si_status == 0;
-	if (info.si_code != CLD_EXITED)
-		log_warn("%s: %s worker %d was killed by signal %d", op->conn_id, op->name,
-			 (int)op->pid, info.si_status);
-	else if (!finished)
-		log_debug("%s: %s worker %d ended without a final frame", op->conn_id, op->name,
-			  (int)op->pid);
-	/* The worker wrote its final frame (CopyResult or Error) itself. */
-	if (op->conn)
-		conn_hand_back(op->conn, finished ? CONN_BACK_FINISHED : CONN_BACK_ABORTED);
-	op_free_if_done(op);
+	}
+	if (info.si_pid == 0)
+		return;
+	if (info.si_code == CLD_EXITED)
+		end_worker(op, 0, info.si_status);
+	else
+		end_worker(op, info.si_status, 0);
+}
+
+bool copy_op_reaped(pid_t pid, int status)
+{
+	struct copy_op *op = running_ops;
+	while (op && op->pid != pid)
+		op = op->next;
+	if (!op)
+		return false;
+	if (WIFSIGNALED(status))
+		end_worker(op, WTERMSIG(status), 0);
+	else
+		end_worker(op, 0, WEXITSTATUS(status));
+	return true;
 }
 
 static void kill_after_hangup(struct loop *loop, void *data)
@@ -180,11 +237,12 @@ static int request_memfd(const Ember__Request *request)
 	return fd;
 }
 
-/* Starts a worker: a clone with an exit signal of 0, so the agent's SIGCHLD
- * reaper does not collect it (it is reaped here through its pidfd), that
- * executes the agent binary again in copy worker mode. Between the clone and
- * the exec the child makes only system calls: it shares the parent's libc
- * state, which is safe to use only after the exec. */
+/* Starts a worker: a clone with a pidfd that executes the agent binary again
+ * in copy worker mode. The exec resets the exit signal of 0 to SIGCHLD, so
+ * the worker is reaped either here through its pidfd or by the agent's
+ * SIGCHLD reaper, which calls copy_op_reaped. Between the clone and the exec
+ * the child makes only system calls: it shares the parent's libc state, which
+ * is safe to use only after the exec. */
 static int spawn_worker(struct copy_op *op, int worker_fd, const Ember__Request *request)
 {
 	int r = copy_op_setup();
@@ -239,6 +297,13 @@ static int spawn_worker(struct copy_op *op, int worker_fd, const Ember__Request 
 
 static int start_copy(struct conn *conn, const Ember__Request *request, const char *name)
 {
+	unsigned max_copies = conn_options(conn)->max_copies;
+	if (workers_running >= max_copies)
+		return ember_error(conn, EMBER__CODE__CODE_RESOURCE_EXHAUSTED, 0,
+				   "too many copies: %u already run and the limit is %u "
+				   "(max_copies); wait for one to finish", workers_running,
+				   max_copies);
+
 	struct copy_op *op = calloc(1, sizeof(*op));
 	if (!op)
 		return -ENOMEM;
@@ -274,6 +339,8 @@ static int start_copy(struct conn *conn, const Ember__Request *request, const ch
 		conn_hand_back(conn, CONN_BACK_ABORTED);
 		return 0;
 	}
+
+	track_worker(op);
 
 	static const struct conn_handler handler = {
 		.on_close = on_close,

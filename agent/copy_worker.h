@@ -5,6 +5,9 @@
 #ifndef EMBER_AGENT_COPY_WORKER_H
 #define EMBER_AGENT_COPY_WORKER_H
 
+#include <stdbool.h>
+#include <sys/types.h>
+
 #include "agent.pb-c.h"
 
 /* The first argument that starts ember-agent as a copy worker:
@@ -17,6 +20,12 @@
 /* Opens the agent's own executable for starting copy workers. Called once at
  * startup; returns 0 or -errno. Without it, each copy tries again. */
 int copy_op_setup(void);
+
+/* Ends the copy whose worker pid the agent's SIGCHLD reaper collected with
+ * wait status status. Returns false when pid is no copy worker. The exec
+ * that starts a worker resets its exit signal to SIGCHLD, so the reaper's
+ * waitpid(-1) may collect a worker before its pidfd is read. */
+bool copy_op_reaped(pid_t pid, int status);
 
 /* The main function of the copy worker mode: reads the Request, sets up the
  * log, runs the copy and returns the exit status of copy_worker_run, or 1

@@ -84,6 +84,7 @@ struct agent_options {
 	uint32_t allow_cids[AGENT_ALLOW_MAX]; /* vsock peers; default {2}, the host */
 	size_t allow_cid_count;
 	unsigned max_sessions;     /* concurrent exec sessions */
+	unsigned max_copies;       /* concurrent copy workers (copy_in and copy_out) */
 	unsigned grace_s;          /* seconds a disconnected session waits for attach */
 	bool freeze_all;           /* freeze without a mount list (real guest only) */
 	bool machine_wide;         /* --machine-wide: clock, RNG and network changes standalone */

@@ -17,6 +17,9 @@
 
 /* Largest max_sessions and grace_s accepted. */
 #define OPTIONS_SESSIONS_LIMIT 65536u
+/* Largest max_copies accepted. Each copy uses one of the agent's
+ * connections, so more could never run at once. */
+#define OPTIONS_COPIES_LIMIT AGENT_CONNECTIONS_MAX
 #define OPTIONS_GRACE_MAX_S (7u * 24u * 3600u)
 
 /* PID namespace inode of the initial namespace (PROC_PID_INIT_INO in the
@@ -38,6 +41,7 @@ static void usage(FILE *out)
 		"  --allow-uid N      Unix peer uid allowed to connect (repeatable; default 0)\n"
 		"  --allow-cid N      vsock peer CID allowed to connect (repeatable; default 2)\n"
 		"  --max-sessions N   concurrent exec sessions (default %d)\n"
+		"  --max-copies N     concurrent copy_in and copy_out requests (default %d)\n"
 		"  --grace S          seconds a disconnected session waits for attach (default %d)\n"
 		"  --freeze-all       allow freeze without a mount list (real guest only)\n"
 		"  --machine-wide     allow resume to set the clock and feed the RNG, and\n"
@@ -51,7 +55,7 @@ static void usage(FILE *out)
 		"  --help             show this help\n"
 		"\n"
 		"Exit codes: 0 stopped by SIGTERM or SIGINT, 1 runtime failure, 2 usage error.\n",
-		AGENT_DEFAULT_MAX_SESSIONS, AGENT_DEFAULT_GRACE_S);
+		AGENT_DEFAULT_MAX_SESSIONS, AGENT_DEFAULT_MAX_COPIES, AGENT_DEFAULT_GRACE_S);
 }
 
 static int parse_uint(const char *text, unsigned long max, unsigned long *value)
@@ -186,6 +190,12 @@ static int config_agent_key(struct agent *agent, const char *path, const char *k
 		opts->max_sessions = (unsigned)n;
 		return 0;
 	}
+	if (strcmp(key, "max_copies") == 0) {
+		if (config_uint(path, key, value, OPTIONS_COPIES_LIMIT, &n) < 0)
+			return -EINVAL;
+		opts->max_copies = (unsigned)n;
+		return 0;
+	}
 	if (strcmp(key, "grace_s") == 0) {
 		if (config_uint(path, key, value, OPTIONS_GRACE_MAX_S, &n) < 0)
 			return -EINVAL;
@@ -284,6 +294,7 @@ enum {
 	OPT_ALLOW_UID,
 	OPT_ALLOW_CID,
 	OPT_MAX_SESSIONS,
+	OPT_MAX_COPIES,
 	OPT_GRACE,
 	OPT_FREEZE_ALL,
 	OPT_MACHINE_WIDE,
@@ -303,6 +314,7 @@ static const struct option long_options[] = {
 	{ "allow-uid", required_argument, NULL, OPT_ALLOW_UID },
 	{ "allow-cid", required_argument, NULL, OPT_ALLOW_CID },
 	{ "max-sessions", required_argument, NULL, OPT_MAX_SESSIONS },
+	{ "max-copies", required_argument, NULL, OPT_MAX_COPIES },
 	{ "grace", required_argument, NULL, OPT_GRACE },
 	{ "freeze-all", no_argument, NULL, OPT_FREEZE_ALL },
 	{ "machine-wide", no_argument, NULL, OPT_MACHINE_WIDE },
@@ -324,6 +336,7 @@ struct cli {
 	uint32_t cids[AGENT_ALLOW_MAX];
 	size_t cid_count;
 	long max_sessions;
+	long max_copies;
 	long grace_s;
 	bool freeze_all;
 	const char *token_file;
@@ -369,6 +382,11 @@ static int cli_option(struct agent *agent, struct cli *cli, int opt, const char 
 		if (parse_uint(arg, OPTIONS_SESSIONS_LIMIT, &n) < 0 || n == 0)
 			return cli_bad("--max-sessions", arg, "a number from 1 to 65536");
 		cli->max_sessions = (long)n;
+		return 0;
+	case OPT_MAX_COPIES:
+		if (parse_uint(arg, OPTIONS_COPIES_LIMIT, &n) < 0 || n == 0)
+			return cli_bad("--max-copies", arg, "a number from 1 to 1024");
+		cli->max_copies = (long)n;
 		return 0;
 	case OPT_GRACE:
 		if (parse_uint(arg, OPTIONS_GRACE_MAX_S, &n) < 0)
@@ -430,6 +448,8 @@ static int apply_cli(struct agent *agent, const struct cli *cli)
 	}
 	if (cli->max_sessions >= 0)
 		opts->max_sessions = (unsigned)cli->max_sessions;
+	if (cli->max_copies >= 0)
+		opts->max_copies = (unsigned)cli->max_copies;
 	if (cli->grace_s >= 0)
 		opts->grace_s = (unsigned)cli->grace_s;
 	if (cli->freeze_all)
@@ -449,7 +469,7 @@ static bool in_initial_pid_ns(void)
 int options_parse(struct agent *agent, int argc, char **argv)
 {
 	struct agent_options *opts = &agent->opts;
-	struct cli cli = { .max_sessions = -1, .grace_s = -1 };
+	struct cli cli = { .max_sessions = -1, .max_copies = -1, .grace_s = -1 };
 	int opt;
 
 	opts->allow_uids[0] = 0;
@@ -457,6 +477,7 @@ int options_parse(struct agent *agent, int argc, char **argv)
 	opts->allow_cids[0] = 2;
 	opts->allow_cid_count = 1;
 	opts->max_sessions = AGENT_DEFAULT_MAX_SESSIONS;
+	opts->max_copies = AGENT_DEFAULT_MAX_COPIES;
 	opts->grace_s = AGENT_DEFAULT_GRACE_S;
 	opts->log_level = LOG_LEVEL_INFO;
 	while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1)
@@ -484,6 +505,10 @@ int options_parse(struct agent *agent, int argc, char **argv)
 	}
 	if (opts->max_sessions == 0) {
 		fprintf(stderr, "ember-agent: invalid agent.max_sessions 0: expected at least 1\n");
+		return -EINVAL;
+	}
+	if (opts->max_copies == 0) {
+		fprintf(stderr, "ember-agent: invalid agent.max_copies 0: expected at least 1\n");
 		return -EINVAL;
 	}
 	opts->initial_pid_ns = in_initial_pid_ns();

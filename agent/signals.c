@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "copy_worker.h"
 #include "log.h"
 #include "session.h"
 
@@ -22,7 +23,8 @@ static void reap_children(struct agent *agent)
 
 		if (pid <= 0)
 			return;
-		session_on_exit(agent, pid, status);
+		if (!copy_op_reaped(pid, status))
+			session_on_exit(agent, pid, status);
 	}
 }
 

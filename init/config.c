@@ -671,7 +671,7 @@ static int parse_cgroup(struct parser *p, json_t *root, struct config *cfg)
 static int parse_agent(struct parser *p, json_t *root, struct config *cfg)
 {
 	static const char *const keys[] = { "path", "args", "listen", "token_file", "allow_cids",
-		"allow_uids", "max_sessions", "grace_s", "freeze_all", NULL };
+		"allow_uids", "max_sessions", "max_copies", "grace_s", "freeze_all", NULL };
 	json_t *obj;
 	int r;
 

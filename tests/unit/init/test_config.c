@@ -32,7 +32,7 @@ static const char full_config[] =
 	"  \"log_ring_size\": 65536, \"log_level\": \"debug\",\n"
 	"  \"agent\": {\"path\": \"/sbin/ember-agent\", \"args\": [\"-v\"], \"listen\": [\"vsock:1023\"],\n"
 	"    \"token_file\": \"/etc/ember/token\", \"allow_cids\": [2], \"allow_uids\": [0],\n"
-	"    \"max_sessions\": 64, \"grace_s\": 60, \"freeze_all\": true}\n"
+	"    \"max_sessions\": 64, \"max_copies\": 16, \"grace_s\": 60, \"freeze_all\": true}\n"
 	"}\n";
 
 static void full_config_parses(void)
