@@ -1,9 +1,12 @@
 """The control socket and the agent under ember-init: start mode "host",
 wait/ack, shutdown requests, and restarting the agent."""
-import os
-import socket
 import json
+import os
+import resource
+import signal
+import socket
 import stat
+import time
 
 import pytest
 
@@ -159,3 +162,107 @@ def test_failed_start_keeps_timeout(root):
     result = root.wait(timeout=15)
     assert "no start request arrived within 2 s" in result.output
     assert result.exit_line == f"ember: exit status {PANIC_STATUS}"
+
+
+def lowest_free_fd(pid):
+    used = {int(name) for name in os.listdir(f"/proc/{pid}/fd")}
+    return next(n for n in range(len(used) + 1) if n not in used)
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime and stime
+
+
+def test_accept_pauses_without_descriptors(root):
+    root.write_config(host_mode(process={
+        "args": ["/bin/sh", "-c", "while [ ! -e /tmp/stop ]; do sleep 0.05; done"]}))
+    root.start()
+    root.wait_for_path("/run/ember/control.sock")
+    assert root.control({"op": "start"})["ok"]
+
+    # With no free descriptor number under the limit, accept4 fails with EMFILE.
+    # Init closes the connection above only after it reads the hang-up, so the
+    # lowest free number is taken once it stops changing.
+    pid = root.init_pid()
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    limit = None
+    while limit != lowest_free_fd(pid):
+        limit = lowest_free_fd(pid)
+        time.sleep(0.2)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, hard))
+
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+            s.settimeout(10)
+            s.connect(root.in_root("/run/ember/control.sock"))
+            root.wait_for_output("failed to accept a control connection: "
+                                 "No file descriptors available; pausing for 500 ms")
+            # The pending connection keeps the socket readable, so a PID 1 that
+            # retried at once would use a whole core.
+            before = cpu_ticks(pid)
+            time.sleep(2)
+            ticks = cpu_ticks(pid) - before
+            assert ticks < 50, f"init used {ticks} ticks in 2 s while it could not accept"
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+
+            # After the pause, init accepts the waiting connection and replies.
+            s.send(b'{"op": "status"}')
+            assert json.loads(s.recv(65536))["state"] == "running"
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+
+    root.write("tmp/stop", "")
+    assert root.wait().exit_line == "ember: exit status 0"
+
+
+# The machine's cgroup v1 pids hierarchy. A child group's pids.max makes init's
+# fork fail, and the test's own processes stay outside that group.
+PIDS_V1 = "/sys/fs/cgroup/pids"
+
+
+def write_file(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def child_running(pid, argv):
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        children = f.read().split()
+    for child in children:
+        with open(f"/proc/{child}/cmdline", "rb") as f:
+            if f.read().split(b"\0")[:len(argv)] == argv:
+                return int(child)
+    raise AssertionError(f"no child of {pid} runs {argv}")
+
+
+def test_agent_fork_failure_retried(root):
+    root.write("sbin/fake-agent", FAKE_AGENT, mode=0o755)
+    root.write_config({"agent": {"path": "/sbin/fake-agent"},
+                       "process": {"args": ["/bin/sh", "-c",
+                                            "while [ ! -e /tmp/stop ]; do sleep 0.05; done"]}})
+    root.start()
+    root.wait_for_output("agent-args:")
+    pid = root.init_pid()
+    group = os.path.join(PIDS_V1, f"ember-test-{os.getpid()}-{pid}")
+    os.mkdir(group)
+    try:
+        write_file(os.path.join(group, "pids.max"), "1")
+        write_file(os.path.join(group, "cgroup.procs"), str(pid))
+        os.kill(child_running(pid, [b"sleep", b"1000"]), signal.SIGKILL)
+        root.wait_for_output("failed to fork /sbin/fake-agent: Resource temporarily "
+                             "unavailable; retrying in 200 ms")
+        write_file(os.path.join(group, "pids.max"), "max")
+        # The retry after the backoff starts the agent again.
+        deadline = time.monotonic() + 10
+        while root.output.count("agent-args:") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert root.output.count("agent-args:") == 2, root.output
+    finally:
+        with open(os.path.join(group, "cgroup.procs")) as f:
+            for member in f.read().split():
+                write_file(os.path.join(PIDS_V1, "cgroup.procs"), member)
+        os.rmdir(group)
+    root.write("tmp/stop", "")
+    assert root.wait().exit_line == "ember: exit status 0"
