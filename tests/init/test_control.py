@@ -227,14 +227,21 @@ def write_file(path, text):
         f.write(text)
 
 
-def child_running(pid, argv):
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        children = f.read().split()
-    for child in children:
-        with open(f"/proc/{child}/cmdline", "rb") as f:
-            if f.read().split(b"\0")[:len(argv)] == argv:
-                return int(child)
-    raise AssertionError(f"no child of {pid} runs {argv}")
+def child_running(pid, argv, timeout=10.0):
+    """The machine's PID of the child of pid whose command line starts with argv."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = f.read().split()
+        for child in children:
+            try:
+                with open(f"/proc/{child}/cmdline", "rb") as f:
+                    if f.read().split(b"\0")[:len(argv)] == argv:
+                        return int(child)
+            except OSError:
+                pass  # the child exited meanwhile
+        time.sleep(0.02)
+    raise AssertionError(f"no child of {pid} runs {argv} after {timeout} s")
 
 
 def test_agent_fork_failure_retried(root):
@@ -262,7 +269,10 @@ def test_agent_fork_failure_retried(root):
     finally:
         with open(os.path.join(group, "cgroup.procs")) as f:
             for member in f.read().split():
-                write_file(os.path.join(PIDS_V1, "cgroup.procs"), member)
+                try:
+                    write_file(os.path.join(PIDS_V1, "cgroup.procs"), member)
+                except ProcessLookupError:
+                    pass  # it exited after the list was read
         os.rmdir(group)
     root.write("tmp/stop", "")
     assert root.wait().exit_line == "ember: exit status 0"
