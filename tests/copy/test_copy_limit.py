@@ -2,6 +2,7 @@
 A copy beyond it is rejected with CODE_RESOURCE_EXHAUSTED before a worker
 starts. Each way a worker ends gives its slot back: it finishes, its client
 hangs up, it is killed, or the agent stops."""
+import contextlib
 import json
 import os
 import shutil
@@ -118,6 +119,22 @@ class HeldCopy:
         self.conn.close()
 
 
+@contextlib.contextmanager
+def hold_copies(agent, work_dir, prefix, count):
+    """Starts count HeldCopy copies to PREFIX-0, PREFIX-1 and so on, each once
+    the one before has its worker, and closes them all, including any the
+    caller appends to the list, on exit."""
+    copies = []
+    try:
+        for i in range(count):
+            copies.append(HeldCopy(agent, os.path.join(work_dir, f"{prefix}-{i}")))
+            wait_workers(agent, i + 1)
+        yield copies
+    finally:
+        for copy in copies:
+            copy.close()
+
+
 def request_copy_in(agent, dest):
     """Sends a copy_in request alone and returns the agent's first frame as
     (kind, fields), after checking the agent then closes the connection."""
@@ -138,11 +155,7 @@ def assert_limit_error(reply, running, limit):
 
 def test_copy_beyond_limit_rejected(start_agent, ember_bin, work_dir):
     agent = start_agent(["--max-copies", "2"])
-    held_copies = []
-    try:
-        for i in range(2):
-            held_copies.append(HeldCopy(agent, os.path.join(work_dir, f"held-{i}")))
-            wait_workers(agent, i + 1)
+    with hold_copies(agent, work_dir, "held", 2) as held_copies:
         workers = worker_pids(agent)
 
         reply = request_copy_in(agent, os.path.join(work_dir, "third"))
@@ -179,23 +192,13 @@ def test_copy_beyond_limit_rejected(start_agent, ember_bin, work_dir):
         assert result.returncode == 0, result.stderr
         with open(os.path.join(work_dir, "out"), "rb") as f:
             assert f.read() == b"source\n"
-    finally:
-        for copy in held_copies:
-            copy.close()
 
     # A client that hangs up gives its slot back too, so two new copies fit
     # under the limit again and a third is rejected.
     wait_workers(agent, 0)
     assert not os.path.exists(held_copies[1].dest)
-    held_copies = []
-    try:
-        for i in range(2):
-            held_copies.append(HeldCopy(agent, os.path.join(work_dir, f"again-{i}")))
-            wait_workers(agent, i + 1)
+    with hold_copies(agent, work_dir, "again", 2) as held_copies:
         assert_limit_error(request_copy_in(agent, os.path.join(work_dir, "third")), 2, 2)
-    finally:
-        for copy in held_copies:
-            copy.close()
     wait_workers(agent, 0)
     wait_no_connections(agent)
     assert "too many copies" in agent.log()
@@ -205,11 +208,7 @@ def test_killed_workers_free_slots(start_agent, work_dir):
     """A worker killed by a signal, and a stopped worker that the agent kills
     COPY_WORKER_STOP_MS after its client left, both give their slot back."""
     agent = start_agent(["--max-copies", "2"])
-    held_copies = []
-    try:
-        for i in range(2):
-            held_copies.append(HeldCopy(agent, os.path.join(work_dir, f"held-{i}")))
-            wait_workers(agent, i + 1)
+    with hold_copies(agent, work_dir, "held", 2) as held_copies:
         first_worker, second_worker = worker_pids(agent)
 
         os.kill(first_worker, signal.SIGKILL)
@@ -226,9 +225,6 @@ def test_killed_workers_free_slots(start_agent, work_dir):
         held_copies.append(HeldCopy(agent, os.path.join(work_dir, "after-hangup")))
         wait_workers(agent, 2)
         assert_limit_error(request_copy_in(agent, os.path.join(work_dir, "x")), 2, 2)
-    finally:
-        for copy in held_copies:
-            copy.close()
     wait_workers(agent, 0)
     assert "after the client left; killing it" in agent.log()
     assert os.listdir(work_dir) == []
@@ -247,15 +243,8 @@ def test_simultaneous_exits_free_all_slots(start_agent, work_dir):
     agent must not spin on a pidfd whose process is gone."""
     agent = start_agent(["--max-copies", "8"])
     for round_index in range(3):
-        held_copies = []
-        try:
-            for i in range(8):
-                held_copies.append(HeldCopy(agent, os.path.join(work_dir, f"r{round_index}-{i}")))
-                wait_workers(agent, i + 1)
+        with hold_copies(agent, work_dir, f"r{round_index}", 8) as held_copies:
             assert_limit_error(request_copy_in(agent, os.path.join(work_dir, "x")), 8, 8)
-        finally:
-            for copy in held_copies:
-                copy.close()
         wait_workers(agent, 0)
         wait_no_connections(agent)
 
@@ -268,17 +257,10 @@ def test_simultaneous_exits_free_all_slots(start_agent, work_dir):
 
 def test_agent_stop_at_limit_reaps_workers(start_agent, work_dir):
     agent = start_agent(["--max-copies", "2"])
-    held_copies = []
-    try:
-        for i in range(2):
-            held_copies.append(HeldCopy(agent, os.path.join(work_dir, f"held-{i}")))
-            wait_workers(agent, i + 1)
+    with hold_copies(agent, work_dir, "held", 2) as held_copies:
         workers = worker_pids(agent)
         agent.proc.send_signal(signal.SIGTERM)
         assert agent.proc.wait(timeout=10) == 0, agent.log()
-    finally:
-        for copy in held_copies:
-            copy.close()
     for pid in workers:
         assert not os.path.exists(f"/proc/{pid}"), f"worker {pid} is left"
     assert os.listdir(work_dir) == []
@@ -286,17 +268,10 @@ def test_agent_stop_at_limit_reaps_workers(start_agent, work_dir):
 
 def test_default_limit_enforced(start_agent, work_dir):
     agent = start_agent()
-    held_copies = []
-    try:
-        for i in range(DEFAULT_MAX_COPIES):
-            held_copies.append(HeldCopy(agent, os.path.join(work_dir, f"held-{i}")))
-            wait_workers(agent, i + 1)
+    with hold_copies(agent, work_dir, "held", DEFAULT_MAX_COPIES) as held_copies:
         reply = request_copy_in(agent, os.path.join(work_dir, "over"))
         assert_limit_error(reply, DEFAULT_MAX_COPIES, DEFAULT_MAX_COPIES)
         assert len(worker_pids(agent)) == DEFAULT_MAX_COPIES
-    finally:
-        for copy in held_copies:
-            copy.close()
     wait_workers(agent, 0)
 
 
@@ -315,15 +290,8 @@ def test_config_max_copies(start_agent, work_dir):
 
     # The command line overrides the config.
     agent = start_agent(["--config", config, "--max-copies", "2"])
-    held_copies = []
-    try:
-        for i in range(2):
-            held_copies.append(HeldCopy(agent, os.path.join(work_dir, f"override-{i}")))
-            wait_workers(agent, i + 1)
+    with hold_copies(agent, work_dir, "override", 2) as held_copies:
         assert_limit_error(request_copy_in(agent, os.path.join(work_dir, "x")), 2, 2)
-    finally:
-        for copy in held_copies:
-            copy.close()
     wait_workers(agent, 0)
 
 
