@@ -3,6 +3,7 @@ tests/lib/testroot.py): logs, wait, shutdown, start, and session cgroups.
 The agent listens on a Unix socket in the test root, which the test reaches
 through the root's mount."""
 import os
+import subprocess
 import time
 
 import core_client as c
@@ -189,3 +190,39 @@ def test_shell_missing_login_shell_falls_back(boot):
     assert b"shell=/bin/sh" in result.stdout
     assert b"home=/home/alice" in result.stdout
     assert b"3000" in result.stdout
+
+
+def test_max_copies_from_config(boot, ember_bin, tmp_path):
+    """agent.max_copies in init's config reaches the agent that init starts."""
+    root = boot({"args": ["/bin/sh", "-c", "while [ ! -e /tmp/stop ]; do sleep 0.05; done"]},
+                agent={"max_copies": 1})
+    root.write("tmp/data", "guest data\n")
+    emberctl = ember_bin("emberctl")
+    copy_out = [emberctl, "-c", root.addr, "cp", ":/tmp/data", str(tmp_path / "out")]
+
+    # A tar stream on a pipe that stays open keeps the first copy running.
+    held = subprocess.Popen([emberctl, "-c", root.addr, "cp", "-", ":/tmp"],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            out = subprocess.run(copy_out, capture_output=True, text=True, timeout=30)
+            if out.returncode != 0:
+                break
+            os.unlink(tmp_path / "out")  # the first copy had not started yet
+            assert time.monotonic() < deadline, "the second copy was never rejected"
+            time.sleep(0.05)
+        assert "too many copies: 1 already run and the limit is 1 (max_copies)" in out.stderr
+        assert not os.path.exists(tmp_path / "out")
+    finally:
+        held.stdin.close()
+        held.wait(timeout=30)
+
+    # With the first copy over, its slot is free again.
+    out = subprocess.run(copy_out, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    with open(tmp_path / "out") as f:
+        assert f.read() == "guest data\n"
+    root.write("tmp/stop", "")
+    assert root.wait(20).exit_line == "ember: exit status 0"
