@@ -201,7 +201,7 @@ def test_max_copies_from_config(boot, ember_bin, tmp_path):
     copy_out = [emberctl, "-c", root.addr, "cp", ":/tmp/data", str(tmp_path / "out")]
 
     # A tar stream on a pipe that stays open keeps the first copy running.
-    held = subprocess.Popen([emberctl, "-c", root.addr, "cp", "-", ":/tmp"],
+    first_copy = subprocess.Popen([emberctl, "-c", root.addr, "cp", "-", ":/tmp"],
                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     try:
@@ -216,8 +216,8 @@ def test_max_copies_from_config(boot, ember_bin, tmp_path):
         assert "too many copies: 1 already run and the limit is 1 (max_copies)" in out.stderr
         assert not os.path.exists(tmp_path / "out")
     finally:
-        held.stdin.close()
-        held.wait(timeout=30)
+        first_copy.stdin.close()
+        first_copy.wait(timeout=30)
 
     # With the first copy over, its slot is free again.
     out = subprocess.run(copy_out, capture_output=True, text=True, timeout=30)
