@@ -300,7 +300,7 @@ static int start_copy(struct conn *conn, const Ember__Request *request, const ch
 	unsigned max_copies = conn_options(conn)->max_copies;
 	if (workers_running >= max_copies)
 		return ember_error(conn, EMBER__CODE__CODE_RESOURCE_EXHAUSTED, 0,
-				   "too many copies: %u already run and the limit is %u "
+				   "too many copies: %u already running and the limit is %u "
 				   "(max_copies); wait for one to finish", workers_running,
 				   max_copies);
 

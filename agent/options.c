@@ -102,15 +102,20 @@ static int config_error(const char *path, const char *key, const char *expected)
 	return -EINVAL;
 }
 
-static int config_uint(const char *path, const char *key, json_t *value, unsigned long max,
-		       unsigned long *out)
+/* Reads an integer from min to max; the error names the value found. */
+static int config_uint(const char *path, const char *key, json_t *value, unsigned long min,
+		       unsigned long max, unsigned long *out)
 {
 	if (!json_is_integer(value) || json_integer_value(value) < 0 ||
+	    (unsigned long long)json_integer_value(value) < min ||
 	    (unsigned long long)json_integer_value(value) > max) {
-		char expected[64];
+		char *text = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
 
-		snprintf(expected, sizeof(expected), "an integer from 0 to %lu", max);
-		return config_error(path, key, expected);
+		fprintf(stderr, "ember-agent: invalid config '%s': agent.%s is %.64s; expected an "
+			"integer from %lu to %lu\n", path, key, text ? text : "not readable", min,
+			max);
+		free(text);
+		return -EINVAL;
 	}
 	*out = (unsigned long)json_integer_value(value);
 	return 0;
@@ -128,7 +133,7 @@ static int config_uint_list(const char *path, const char *key, json_t *value,
 	json_array_foreach(value, i, item) {
 		unsigned long n;
 
-		if (config_uint(path, key, item, max, &n) < 0)
+		if (config_uint(path, key, item, 0, max, &n) < 0)
 			return -EINVAL;
 		items[(*count)++] = (uint32_t)n;
 	}
@@ -185,19 +190,19 @@ static int config_agent_key(struct agent *agent, const char *path, const char *k
 		return r;
 	}
 	if (strcmp(key, "max_sessions") == 0) {
-		if (config_uint(path, key, value, OPTIONS_SESSIONS_LIMIT, &n) < 0)
+		if (config_uint(path, key, value, 1, OPTIONS_SESSIONS_LIMIT, &n) < 0)
 			return -EINVAL;
 		opts->max_sessions = (unsigned)n;
 		return 0;
 	}
 	if (strcmp(key, "max_copies") == 0) {
-		if (config_uint(path, key, value, OPTIONS_COPIES_LIMIT, &n) < 0)
+		if (config_uint(path, key, value, 1, OPTIONS_COPIES_LIMIT, &n) < 0)
 			return -EINVAL;
 		opts->max_copies = (unsigned)n;
 		return 0;
 	}
 	if (strcmp(key, "grace_s") == 0) {
-		if (config_uint(path, key, value, OPTIONS_GRACE_MAX_S, &n) < 0)
+		if (config_uint(path, key, value, 0, OPTIONS_GRACE_MAX_S, &n) < 0)
 			return -EINVAL;
 		opts->grace_s = (unsigned)n;
 		return 0;
@@ -502,14 +507,6 @@ int options_parse(struct agent *agent, int argc, char **argv)
 				"FILE\n", agent->listeners[i].text);
 			return -EINVAL;
 		}
-	}
-	if (opts->max_sessions == 0) {
-		fprintf(stderr, "ember-agent: invalid agent.max_sessions 0: expected at least 1\n");
-		return -EINVAL;
-	}
-	if (opts->max_copies == 0) {
-		fprintf(stderr, "ember-agent: invalid agent.max_copies 0: expected at least 1\n");
-		return -EINVAL;
 	}
 	opts->initial_pid_ns = in_initial_pid_ns();
 	for (size_t i = 0; i < agent->listener_count; i++)

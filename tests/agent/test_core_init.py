@@ -213,7 +213,7 @@ def test_max_copies_from_config(boot, ember_bin, tmp_path):
             os.unlink(tmp_path / "out")  # the first copy had not started yet
             assert time.monotonic() < deadline, "the second copy was never rejected"
             time.sleep(0.05)
-        assert "too many copies: 1 already run and the limit is 1 (max_copies)" in out.stderr
+        assert "too many copies: 1 already running and the limit is 1 (max_copies)" in out.stderr
         assert not os.path.exists(tmp_path / "out")
     finally:
         first_copy.stdin.close()
