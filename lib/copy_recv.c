@@ -625,7 +625,8 @@ static int receive_entry(struct receiver *receiver, const Ember__CopyEntry *entr
 		if (copy_link_check(name, target) < 0) {
 			r = copy_report_fail(receiver->report, -EXDEV, path,
 					     "rejected symlink '%s' -> '%s': it points outside the "
-					     "destination", path, target);
+					     "destination; leave it out of the copy, or copy out to "
+					     "'-' for a tar archive that keeps it", path, target);
 			break;
 		}
 		r = make_link(receiver, entry, path, target);
@@ -655,6 +656,8 @@ static int receive_entry(struct receiver *receiver, const Ember__CopyEntry *entr
 }
 
 /* Applies the directories' metadata, deepest first, once their contents exist. */
+/* Gives each received directory its mode, owner and mtime, innermost first,
+ * and fsyncs it. */
 static int finish_directories(struct receiver *receiver)
 {
 	for (size_t i = receiver->dir_count; i-- > 0;) {
@@ -671,6 +674,22 @@ static int finish_directories(struct receiver *receiver)
 			return fail(receiver, r, dir->path, "set owner, mode or mtime of directory");
 	}
 	return 0;
+}
+
+/* After a failure, gives the directories created so far their modes, so they
+ * do not stay at the 0700 they were created with. Errors are ignored: the
+ * copy has already failed. */
+static void restore_directory_modes(struct receiver *receiver)
+{
+	for (size_t i = receiver->dir_count; i-- > 0;) {
+		struct pending_dir *dir = &receiver->dirs[i];
+		int fd = copy_open_beneath(receiver->parent_fd, dir->path,
+					   O_RDONLY | O_DIRECTORY, 0);
+		if (fd < 0)
+			continue;
+		apply_metadata(receiver, fd, dir->mode, dir->uid, dir->gid, dir->mtime);
+		close(fd);
+	}
 }
 
 static int peer_error(struct receiver *receiver, const Ember__Error *error)
@@ -756,6 +775,8 @@ int copy_recv_tree(struct copy_stream *stream, int parent_fd, const char *root_n
 	report->entries = receiver.entry_count;
 
 	close_file(&receiver);
+	if (r < 0)
+		restore_directory_modes(&receiver);
 	for (size_t i = 0; i < receiver.dir_count; i++)
 		free(receiver.dirs[i].path);
 	free(receiver.dirs);

@@ -101,6 +101,7 @@ def test_client_killed_during_copy_out(ember_bin, agent, work_dir):
 def test_full_filesystem_copy_in(cp, agent, work_dir, small_tmpfs):
     src = os.path.join(work_dir, "src")
     os.mkdir(src)
+    os.chmod(src, 0o755)
     with open(os.path.join(src, "small"), "wb") as f:
         f.write(b"fits\n")
     write_random(os.path.join(src, "too-big"), 32 << 20)
@@ -110,6 +111,9 @@ def test_full_filesystem_copy_in(cp, agent, work_dir, small_tmpfs):
     assert b"No space left on device" in result.stderr
     assert os.path.join(small_tmpfs, "src", "too-big").encode() in result.stderr
     assert sorted(os.listdir(os.path.join(small_tmpfs, "src"))) == ["small"]
+    # The directory created before the failure gets its mode, not the 0700
+    # it was created with.
+    assert os.stat(os.path.join(small_tmpfs, "src")).st_mode & 0o7777 == 0o755
     wait_no_workers(agent)
 
 
