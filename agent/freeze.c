@@ -22,6 +22,10 @@
 #include "resume.h"
 #include "resume_op.h"
 
+/* PHASE_FROZEN means a freeze succeeded and no thaw has finished yet. Its
+ * freeze hooks ran, so a thaw or the auto-thaw must still run the thaw hooks,
+ * even when every mount was skipped and nothing is actually frozen (see
+ * holds_frozen()). */
 enum freeze_phase {
 	PHASE_THAWED,
 	PHASE_FREEZING,
@@ -70,9 +74,33 @@ struct freeze_job {
 
 static void arm_deadline(struct agent *agent);
 
+/* Whether the state's plan has a frozen filesystem or the workload cgroup is
+ * frozen. Only then are exec and copies rejected. */
+static bool holds_frozen(void)
+{
+	if (state.processes_frozen)
+		return true;
+	for (size_t i = 0; i < state.plan.count; i++) {
+		if (state.plan.targets[i].state == FREEZE_TARGET_FROZEN)
+			return true;
+	}
+	return false;
+}
+
 bool freeze_active(void)
 {
+	if (state.phase == PHASE_FROZEN)
+		return holds_frozen();
 	return state.phase != PHASE_THAWED;
+}
+
+static size_t count_frozen(const struct freeze_plan *plan)
+{
+	size_t count = 0;
+
+	for (size_t i = 0; i < plan->count; i++)
+		count += plan->targets[i].state == FREEZE_TARGET_FROZEN;
+	return count;
 }
 
 const char *freeze_run_dir(const struct agent_options *options)
@@ -408,6 +436,16 @@ static void send_freeze_response(struct freeze_job *job)
 	freeze_reply_mounts_free(response.mounts, response.n_mounts);
 }
 
+/* Marks the targets a failed freeze never reached as THAWED, so that
+ * fs_status reports them as not frozen rather than as still to be frozen. */
+static void settle_failed_plan(struct freeze_plan *plan)
+{
+	for (size_t i = 0; i < plan->count; i++) {
+		if (plan->targets[i].state == FREEZE_TARGET_PENDING)
+			plan->targets[i].state = FREEZE_TARGET_THAWED;
+	}
+}
+
 static void freeze_done(struct agent *agent, int result, void *data)
 {
 	struct freeze_job *job = data;
@@ -417,9 +455,16 @@ static void freeze_done(struct agent *agent, int result, void *data)
 		freeze_plan_free(&state.plan);
 		state.plan = job->plan;
 		memset(&job->plan, 0, sizeof(job->plan));
+		settle_failed_plan(&state.plan);
+		freeze_plan_close_unfrozen(&state.plan);
 		state.processes_frozen = job->processes_frozen;
-		state.phase = PHASE_THAWED;
-		agent_set_frozen(agent, false);
+
+		/* A rollback that failed leaves something frozen: keep the
+		 * deadline, so the auto-thaw retries it. */
+		state.phase = holds_frozen() ? PHASE_FROZEN : PHASE_THAWED;
+		agent_set_frozen(agent, state.phase == PHASE_FROZEN);
+		if (state.phase == PHASE_FROZEN)
+			arm_deadline(agent);
 		if (job->err == 0)
 			job_fail(job, -result, NULL, "failed to freeze: %s", strerror(-result));
 		job_send_error(job);
@@ -429,10 +474,13 @@ static void freeze_done(struct agent *agent, int result, void *data)
 	freeze_plan_free(&state.plan);
 	state.plan = job->plan;
 	memset(&job->plan, 0, sizeof(job->plan));
+	freeze_plan_close_unfrozen(&state.plan);
 	state.processes_frozen = job->processes_frozen;
 	state.phase = PHASE_FROZEN;
+	agent_set_frozen(agent, holds_frozen());
 	arm_deadline(agent);
-	log_info("%s: froze %zu mounts, auto-thaw in %u s", job->conn ? conn_id(job->conn) : "-",
+	log_info("%s: froze %zu of %zu mounts, auto-thaw in %u s",
+		 job->conn ? conn_id(job->conn) : "-", count_frozen(&state.plan),
 		 state.plan.count, state.timeout_s);
 	send_freeze_response(job);
 	job_free(job);
@@ -466,17 +514,17 @@ static void send_thaw_response(struct freeze_job *job)
 static void thaw_done(struct agent *agent, int result, void *data)
 {
 	struct freeze_job *job = data;
-	bool still_frozen = false;
+	bool still_frozen;
 
 	/* The plan comes back with each target's new state, even after a failure. */
 	freeze_plan_free(&state.plan);
 	state.plan = job->plan;
 	memset(&job->plan, 0, sizeof(job->plan));
+	freeze_plan_close_unfrozen(&state.plan);
 	state.processes_frozen = job->processes_frozen;
-	for (size_t i = 0; i < state.plan.count; i++)
-		still_frozen |= state.plan.targets[i].state == FREEZE_TARGET_FROZEN;
-	state.phase = still_frozen || state.processes_frozen ? PHASE_FROZEN : PHASE_THAWED;
-	agent_set_frozen(agent, state.phase != PHASE_THAWED);
+	still_frozen = holds_frozen();
+	state.phase = still_frozen ? PHASE_FROZEN : PHASE_THAWED;
+	agent_set_frozen(agent, still_frozen);
 	if (state.phase == PHASE_FROZEN)
 		arm_deadline(agent);
 
@@ -582,6 +630,10 @@ static int check_freeze(struct conn *conn, const Ember__FreezeRequest *request)
 {
 	const struct agent_options *options = conn_options(conn);
 
+	if (state.phase == PHASE_FROZEN && !holds_frozen())
+		return ember_error(conn, EMBER__CODE__CODE_FAILED_PRECONDITION, EBUSY,
+				   "the last freeze froze nothing but ran the freeze hooks: "
+				   "thaw first, so that the thaw hooks run") - 1;
 	if (state.phase != PHASE_THAWED)
 		return ember_error(conn, EMBER__CODE__CODE_FAILED_PRECONDITION, EBUSY,
 				   "filesystems are already frozen or a freeze is in progress: "
@@ -695,7 +747,7 @@ int op_fs_status(struct conn *conn, const Ember__Request *request)
 	Ember__FsStatusResponse response = EMBER__FS_STATUS_RESPONSE__INIT;
 	uint64_t now = monotonic_ms();
 
-	response.frozen = state.phase == PHASE_FROZEN;
+	response.frozen = state.phase == PHASE_FROZEN && holds_frozen();
 	response.mounts = freeze_reply_mounts(&state.plan, &response.n_mounts);
 	response.processes_frozen = state.processes_frozen;
 	if (state.phase == PHASE_FROZEN && state.deadline_ms > now)

@@ -20,7 +20,8 @@
 /* The message of the error that exec and copy-in return while frozen. */
 #define FREEZE_REJECT_MESSAGE "filesystems are frozen"
 
-/* Whether filesystems are frozen or a freeze or thaw is in progress. */
+/* Whether a filesystem or the workload is frozen, or a freeze or thaw is in
+ * progress. A finished freeze that skipped every mount does not count. */
 bool freeze_active(void);
 
 /* At agent start: thaws whatever the run directory's record lists (left by an

@@ -30,6 +30,18 @@ int freeze_plan_open(struct freeze_plan *plan, size_t *failed)
 	return 0;
 }
 
+void freeze_plan_close_unfrozen(struct freeze_plan *plan)
+{
+	for (size_t i = 0; i < plan->count; i++) {
+		struct freeze_target *target = &plan->targets[i];
+
+		if (target->state == FREEZE_TARGET_FROZEN || target->fd < 0)
+			continue;
+		close(target->fd);
+		target->fd = -1;
+	}
+}
+
 static int thaw_target(struct freeze_target *target)
 {
 	/* EINVAL means the filesystem is not frozen: someone thawed it already,

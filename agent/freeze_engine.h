@@ -22,6 +22,11 @@
  * *failed set to the target that could not be opened. */
 int freeze_plan_open(struct freeze_plan *plan, size_t *failed);
 
+/* Closes the descriptor of every target that is not FROZEN and sets it to
+ * -1, so that the plan kept for fs_status holds no mount point busy. A
+ * FROZEN target keeps its descriptor for FITHAW. */
+void freeze_plan_close_unfrozen(struct freeze_plan *plan);
+
 /* Syncs and freezes the PENDING targets in plan order. A filesystem that
  * fails with EOPNOTSUPP, or EBUSY because someone else froze it, becomes SKIPPED
  * with its reason. On any other error every target frozen so far is thawed in

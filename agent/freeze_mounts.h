@@ -58,8 +58,10 @@ void freeze_unescape(char *field);
 /* Replaces target->reason with a copy of reason. Returns 0 or -ENOMEM. */
 int freeze_target_set_reason(struct freeze_target *target, const char *reason);
 
-/* Returns the state sent to clients: "frozen", "thawed", "skipped" or
- * "pending". A DUPLICATE entry reports the state of its primary. */
+/* Returns the state sent to clients: "frozen", "thawed" or "skipped". A
+ * DUPLICATE entry reports the state of its primary. A PENDING target returns
+ * "pending", but no reply carries one: a failed freeze marks the targets it
+ * never reached THAWED. */
 const char *freeze_plan_state_name(const struct freeze_plan *plan, size_t index);
 
 #endif

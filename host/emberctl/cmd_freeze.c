@@ -225,7 +225,7 @@ int cmd_fsstatus(struct cli *cli, int argc, char **argv)
 	if (r == 0) {
 		printf("frozen: %s\n", state->frozen ? "yes" : "no");
 		printf("processes frozen: %s\n", state->processes_frozen ? "yes" : "no");
-		if (state->frozen)
+		if (state->deadline_ms > 0)
 			printf("auto-thaw in %" PRIu64 " s\n", (state->deadline_ms + 999) / 1000);
 		print_mounts(state);
 	}

@@ -40,6 +40,20 @@ def is_frozen(ns, mountpoint):
     return True
 
 
+def agent_fds_under(agent, path):
+    """The targets of the agent's descriptors that are path or lie below it."""
+    fd_dir = f"/proc/{agent.agent_pid}/fd"
+    targets = []
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except FileNotFoundError:
+            continue
+        if target == path or target.startswith(path + "/"):
+            targets.append(target)
+    return targets
+
+
 def test_two_images_and_bind_frozen_once(ns):
     a = ns.image("a")
     b = ns.image("b")
@@ -118,10 +132,18 @@ def test_failure_part_way_thaws_the_others(ns):
     assert not is_frozen(ns, a)
     assert not is_frozen(ns, b)
     assert_writable(ns, os.path.join(a, "file"))
-    assert "frozen: no" in ns.ctl(agent, "fsstatus").stdout
+    status = ns.ctl(agent, "fsstatus").stdout
+    assert "frozen: no" in status
+    # The mounts the freeze never reached read as thawed, like the rolled-back ones.
+    mounts = parse_mounts(status)
+    for mountpoint in (a, b, bad):
+        assert mounts[mountpoint][0] == "thawed", status
+        assert agent_fds_under(agent, mountpoint) == []
     assert not os.path.exists(os.path.join(ns.run_dir, "frozen"))
     # exec is allowed again once the failed freeze is over.
     assert ns.ctl(agent, "exec", "--", "/bin/true").returncode == 0
+    proc = ns.umount(a)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_deadline_auto_thaws(ns):
@@ -137,6 +159,85 @@ def test_deadline_auto_thaws(ns):
     assert "frozen: no" in ns.ctl(agent, "fsstatus").stdout
     assert not is_frozen(ns, a)
     assert "auto-thaw" in agent.log()
+    assert agent_fds_under(agent, a) == []
+    proc = ns.umount(a)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_thaw_releases_mount_point(ns):
+    a = ns.image("a")
+    agent = ns.agent()
+
+    ns.freeze(agent, a)
+    # FITHAW needs a descriptor opened before the freeze.
+    assert agent_fds_under(agent, a) != []
+    ns.ctl(agent, "thaw", "--no-clock", "--no-entropy")
+    assert agent_fds_under(agent, a) == []
+    proc = ns.umount(a)
+    assert proc.returncode == 0, proc.stderr
+    # fs_status still reports the last freeze's mounts.
+    status = ns.ctl(agent, "fsstatus").stdout
+    assert parse_mounts(status)[a][0] == "thawed"
+
+    # With the first plan's descriptors closed, a later thaw, freeze and
+    # agent exit still work.
+    ns.ctl(agent, "thaw", "--no-clock", "--no-entropy")
+    b = ns.image("b")
+    ns.freeze(agent, b)
+    ns.ctl(agent, "thaw", "--no-clock", "--no-entropy")
+    assert agent_fds_under(agent, b) == []
+    agent.stop()
+    assert agent.proc.returncode == 0
+    assert "failed" not in agent.log()
+
+
+def test_freeze_of_skipped_mounts_blocks_nothing(ns):
+    t = ns.tmpfs("t")
+    ns.hook("freeze.d", "10-log", "exit 0")
+    source = os.path.join(ns.dir, "source.txt")
+    with open(source, "w") as f:
+        f.write("copied\n")
+    agent = ns.agent()
+
+    out = ns.freeze(agent, t).stdout
+    assert parse_mounts(out)[t][0] == "skipped"
+    assert agent_fds_under(agent, t) == []
+    assert ns.ctl(agent, "exec", "--", "/bin/true").returncode == 0
+    ns.ctl(agent, "cp", source, f":{t}/copied.txt")
+    assert ns.run("cat", f"{t}/copied.txt").stdout == "copied\n"
+    info = json.loads(ns.ctl(agent, "info", "--json").stdout)
+    assert info["frozen"] is False
+    status = ns.ctl(agent, "fsstatus").stdout
+    assert "frozen: no" in status
+    # The deadline still counts down to the auto-thaw that runs the thaw hooks.
+    assert "auto-thaw in 60 s" in status
+
+    proc = ns.freeze(agent, t, check=False)
+    assert proc.returncode != 0
+    assert "froze nothing" in proc.stderr
+    assert "thaw first" in proc.stderr
+
+    out = ns.ctl(agent, "thaw", "--no-clock", "--no-entropy").stdout
+    assert parse_mounts(out)[t][0] == "skipped"
+    assert ns.hook_lines() == ["10-log freeze", "10-log thaw"]
+    assert "auto-thaw" not in ns.ctl(agent, "fsstatus").stdout
+
+
+def test_skipped_only_freeze_auto_thaw_runs_hooks(ns):
+    t = ns.tmpfs("t")
+    ns.hook("freeze.d", "10-log", "exit 0")
+    agent = ns.agent()
+
+    ns.freeze(agent, t, options=("--timeout", "1"))
+    deadline = time.monotonic() + 5
+    while "10-log thaw" not in ns.hook_lines() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ns.hook_lines() == ["10-log freeze", "10-log thaw"]
+    assert "auto-thaw" in agent.log()
+    assert "auto-thaw" not in ns.ctl(agent, "fsstatus").stdout
+    # The auto-thaw closed the freeze, so a new one is allowed.
+    ns.freeze(agent, t)
+    ns.ctl(agent, "thaw", "--no-clock", "--no-entropy")
 
 
 def test_restarted_agent_thaws(ns):
@@ -295,7 +396,11 @@ def test_failing_hook_aborts_freeze(ns):
     assert lines[:2] == ["10-ok freeze", "20-fail freeze"]
     assert "10-ok thaw" in lines
     assert not is_frozen(ns, a)
-    assert "frozen: no" in ns.ctl(agent, "fsstatus").stdout
+    status = ns.ctl(agent, "fsstatus").stdout
+    assert "frozen: no" in status
+    # The aborted freeze never reached the mount, which reads as thawed.
+    assert parse_mounts(status)[a][0] == "thawed", status
+    assert agent_fds_under(agent, a) == []
 
 
 def test_hung_hook_times_out(ns):

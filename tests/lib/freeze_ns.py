@@ -206,6 +206,16 @@ class FreezeNs:
         self.own_mounts.append(mountpoint)
         return mountpoint
 
+    def umount(self, mountpoint):
+        """Unmounts one of this fixture's mounts; returns the umount process.
+        Once unmounted, the path leaves own_mounts, so that neither freeze()
+        nor teardown's fsfreeze ever reaches the filesystem underneath."""
+        assert mountpoint in self.own_mounts, mountpoint
+        proc = self.run("umount", mountpoint, check=False)
+        if proc.returncode == 0:
+            self.own_mounts.remove(mountpoint)
+        return proc
+
     def mountpoint(self, name):
         path = os.path.join(self.dir, "mnt", name)
         os.makedirs(path, exist_ok=True)
