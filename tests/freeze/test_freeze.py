@@ -194,6 +194,7 @@ def test_thaw_releases_mount_point(ns):
 def test_freeze_of_skipped_mounts_blocks_nothing(ns):
     t = ns.tmpfs("t")
     ns.hook("freeze.d", "10-log", "exit 0")
+    ns.hook("resume.d", "10-renew", "exit 0")
     source = os.path.join(ns.dir, "source.txt")
     with open(source, "w") as f:
         f.write("copied\n")
@@ -211,6 +212,8 @@ def test_freeze_of_skipped_mounts_blocks_nothing(ns):
     assert "frozen: no" in status
     # The deadline still counts down to the auto-thaw that runs the thaw hooks.
     assert "auto-thaw in 60 s" in status
+    out = ns.ctl(agent, "resume", "--no-clock", "--no-entropy").stdout
+    assert "not run while filesystems are frozen" not in out
 
     proc = ns.freeze(agent, t, check=False)
     assert proc.returncode != 0
@@ -219,7 +222,9 @@ def test_freeze_of_skipped_mounts_blocks_nothing(ns):
 
     out = ns.ctl(agent, "thaw", "--no-clock", "--no-entropy").stdout
     assert parse_mounts(out)[t][0] == "skipped"
-    assert ns.hook_lines() == ["10-log freeze", "10-log thaw"]
+    # The thaw applies the host state as resume does, so the resume hook runs again.
+    assert ns.hook_lines() == ["10-log freeze", "10-renew resume", "10-log thaw",
+                              "10-renew resume"]
     assert "auto-thaw" not in ns.ctl(agent, "fsstatus").stdout
 
 
