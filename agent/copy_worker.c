@@ -137,7 +137,10 @@ static int resolve_dest(int fd, const Ember__CopyInRequest *request, const char 
 {
 	struct stat st;
 	bool exists = stat(dest, &st) == 0;
-	if (!exists && errno != ENOENT)
+	/* "FILE/" and a path through a file fail with ENOTDIR: reported below as
+	 * a destination that is not a directory. */
+	bool not_dir = exists || errno == ENOTDIR;
+	if (!exists && errno != ENOENT && errno != ENOTDIR)
 		return send_error(fd, copy_errno_code(-errno), -errno, dest,
 				  "failed to stat '%s': %s", dest, strerror(errno));
 
@@ -158,9 +161,9 @@ static int resolve_dest(int fd, const Ember__CopyInRequest *request, const char 
 		return 0;
 	}
 	if (request->dest_is_dir)
-		return send_error(fd, EMBER__CODE__CODE_NOT_FOUND, exists ? ENOTDIR : ENOENT, dest,
+		return send_error(fd, EMBER__CODE__CODE_NOT_FOUND, not_dir ? ENOTDIR : ENOENT, dest,
 				  "destination directory '%s' %s: name an existing directory", dest,
-				  exists ? "is not a directory" : "does not exist");
+				  not_dir ? "is not a directory" : "does not exist");
 
 	/* dest names the root entry itself, in a directory that must exist. */
 	char *copy = strdup(dest);

@@ -35,8 +35,12 @@ void string_list_free(struct string_list *list)
 
 int cli_fail(const struct cli *cli, const struct ember_error *err)
 {
-	fprintf(stderr, "emberctl: %s: %s: %s\n", cli->address ? cli->address : "(no address)",
-		cli->command, err->message);
+	/* Only errors that involve the agent name its address. */
+	if (err->kind == EMBER_ERROR_USAGE || err->kind == EMBER_ERROR_LOCAL)
+		fprintf(stderr, "emberctl: %s: %s\n", cli->command, err->message);
+	else
+		fprintf(stderr, "emberctl: %s: %s: %s\n",
+			cli->address ? cli->address : "(no address)", cli->command, err->message);
 	switch (err->kind) {
 	case EMBER_ERROR_USAGE:
 		return EXIT_USAGE;
@@ -61,7 +65,10 @@ int cli_usage_error(const struct cli *cli, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fputs(" (see 'emberctl --help')\n", stderr);
+	if (cli->command)
+		fprintf(stderr, " (see 'emberctl %s --help')\n", cli->command);
+	else
+		fputs(" (see 'emberctl --help')\n", stderr);
 	return EXIT_USAGE;
 }
 

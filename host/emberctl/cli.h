@@ -45,8 +45,9 @@ struct string_list {
 int string_list_add(struct string_list *list, char *item);
 void string_list_free(struct string_list *list);
 
-/* Prints "emberctl: ADDRESS: COMMAND: MESSAGE" and returns the exit code for
- * err's kind. */
+/* Prints "emberctl: ADDRESS: COMMAND: MESSAGE" ("emberctl: COMMAND: MESSAGE"
+ * for usage and local errors, which do not involve the agent) and returns the
+ * exit code for err's kind. */
 int cli_fail(const struct cli *cli, const struct ember_error *err);
 
 /* Prints "emberctl: COMMAND: MESSAGE" followed by a pointer to --help, and

@@ -155,8 +155,16 @@ int cmd_cp(struct cli *cli, int argc, char **argv)
 
 	if (bar.drawn)
 		fputc('\n', stderr);
-	if (r < 0)
+	if (r < 0) {
+		/* A copy-out rejects a file over --max-file-size with EFBIG as a
+		 * protocol error (the agent exceeded a limit). */
+		if (!dst_guest && err.kind == EMBER_ERROR_PROTOCOL && err.errno_value == EFBIG) {
+			size_t len = strlen(err.message);
+			snprintf(err.message + len, sizeof(err.message) - len,
+				 ": raise --max-file-size to copy it");
+		}
 		return cli_fail(cli, &err);
+	}
 	print_warnings(&result);
 	return 0;
 }

@@ -163,6 +163,19 @@ static const struct command *find_command(const char *name)
 	return NULL;
 }
 
+/* Whether the command's options (those before "--" or its first operand) ask
+ * for --help or -h. */
+static bool wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return false;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	}
+	return false;
+}
+
 /* Creates the client from the global options. Returns 0 or an exit code. */
 static int open_client(struct cli *cli, const struct global_options *opts)
 {
@@ -211,6 +224,11 @@ int main(int argc, char **argv)
 		return cli_usage_error(&cli, "unknown command '%s'", argv[first]);
 	cli.command = command->name;
 	cli.address = opts.address;
+	/* A command's --help needs no agent. */
+	if (wants_help(argc - first, argv + first)) {
+		printf("usage: emberctl [-c ADDRESS] %s\n", command->usage);
+		return 0;
+	}
 
 	/* Step 3: the client, then the command's own options and its call. */
 	status = open_client(&cli, &opts);

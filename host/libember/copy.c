@@ -127,6 +127,8 @@ int copy_client_fail(struct copy_client *client, int r, const struct copy_report
 {
 	if (client->stream.peer_failed)
 		return copy_client_peer_error(client, err);
+	if (client->local_failed)
+		return ember_error_set(err, EMBER_ERROR_LOCAL, r, "%s", report->error_message);
 	if (r == -ETIMEDOUT)
 		return ember_error_set(err, EMBER_ERROR_CONNECT, r,
 				       "timed out: the agent sent nothing for %d ms",
@@ -272,7 +274,8 @@ static int local_destination(const char *guest_src, const char *local_dest, int 
 {
 	struct stat st;
 	*merge = false;
-	if (stat(local_dest, &st) == 0 && S_ISDIR(st.st_mode)) {
+	int stat_result = stat(local_dest, &st);
+	if (stat_result == 0 && S_ISDIR(st.st_mode)) {
 		snprintf(parent_path, parent_size, "%s", local_dest);
 		*parent_fd = open(local_dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (*parent_fd < 0)
@@ -291,10 +294,18 @@ static int local_destination(const char *guest_src, const char *local_dest, int 
 		}
 		return 0;
 	}
-	if (copy_path_has_slash(local_dest))
-		return ember_error_set(err, EMBER_ERROR_USAGE, -ENOENT,
-				       "destination directory '%s' does not exist: create it first",
-				       local_dest);
+	if (copy_path_has_slash(local_dest)) {
+		/* stat fails with ENOTDIR for "FILE/" and for a path through a file. */
+		int stat_errno = stat_result == 0 ? ENOTDIR : errno;
+		if (stat_errno != ENOTDIR && stat_errno != ENOENT)
+			return ember_error_set(err, EMBER_ERROR_LOCAL, -stat_errno,
+					       "failed to stat destination directory '%s': %s",
+					       local_dest, strerror(stat_errno));
+		bool is_file = stat_errno == ENOTDIR;
+		return ember_error_set(err, EMBER_ERROR_LOCAL, is_file ? -ENOTDIR : -ENOENT,
+				       "destination directory '%s' %s: name an existing directory",
+				       local_dest, is_file ? "is not a directory" : "does not exist");
+	}
 	if (copy_base_name(local_dest, root_name, root_size) < 0)
 		return ember_error_set(err, EMBER_ERROR_USAGE, -EINVAL,
 				       "invalid destination '%s'", local_dest);

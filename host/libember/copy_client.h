@@ -16,6 +16,9 @@ struct copy_client {
 	struct copy_stream stream;
 	const struct ember_copy_options *options;
 	uint64_t last_callback_ms;
+	/* Whether the failure came from the local input (a damaged tar
+	 * archive) rather than the agent, whatever its errno. */
+	bool local_failed;
 };
 
 /* Whether path ends in "/." (or is "."): copy a directory's contents only. */

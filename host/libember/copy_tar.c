@@ -1,6 +1,7 @@
 /* ember_copy_in_tar and ember_copy_out_tar: `emberctl cp -` in both
  * directions, translating between a tar stream and copy frames. */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -422,6 +423,91 @@ static int send_missing_parents(struct copy_client *session, struct dir_set *sen
 	return 0;
 }
 
+/* Waits until tar_fd is readable while reading the agent's frames, so that an
+ * Error or a closed connection ends a copy whose producer is idle. Returns 0,
+ * -EREMOTEIO after an Error frame (see peer_failed), -ENODATA when the agent
+ * closed the connection, -EBADMSG (in report) for an unexpected frame, or
+ * -errno. */
+static int wait_for_archive(struct copy_client *session, int tar_fd,
+			    struct copy_report *report)
+{
+	for (;;) {
+		struct pollfd fds[2] = {
+			{ .fd = session->stream.fd, .events = POLLIN },
+			{ .fd = tar_fd, .events = POLLIN },
+		};
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (fds[0].revents) {
+			struct copy_frame frame;
+			int r = copy_stream_recv(&session->stream, &frame);
+			if (r < 0)
+				return r;
+			if (frame.kind == COPY_FRAME_ERROR) {
+				copy_stream_set_peer_error(&session->stream, frame.error);
+				r = -EREMOTEIO;
+			} else if (frame.kind == COPY_FRAME_PROGRESS) {
+				if (frame.progress->total_bytes)
+					session->stream.total_bytes = frame.progress->total_bytes;
+			} else {
+				r = copy_report_fail(report, -EBADMSG, "", "invalid copy stream: "
+						     "an unexpected frame during a copy-in");
+			}
+			copy_frame_free(&frame);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (fds[1].revents)
+			return 0;
+	}
+}
+
+/* Reads exactly len bytes of member name's content, waiting for each part
+ * with wait_for_archive. Returns 0 or a negative errno, and a failure to read
+ * the archive is described in report. */
+static int read_content(struct copy_client *session, int tar_fd, const char *name,
+			uint8_t *buf, size_t len, struct copy_report *report)
+{
+	size_t done = 0;
+	while (done < len) {
+		int r = wait_for_archive(session, tar_fd, report);
+		if (r < 0)
+			return r;
+		ssize_t n = read(tar_fd, buf + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			session->local_failed = true;
+		if (n < 0)
+			return copy_report_fail(report, -errno, name, "failed to read '%s' from "
+						"the archive: %s", name, strerror(errno));
+		if (n == 0)
+			return copy_report_fail(report, -EBADMSG, name, "failed to read '%s' from "
+						"the archive: the archive ends early", name);
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* Skips a member's content (or only its padding). A failure is the archive's,
+ * so it is reported as a local one. */
+static int skip_content(struct copy_client *session, int tar_fd, const struct tar_header *header,
+			bool skip_content, struct copy_report *report)
+{
+	int r = tar_skip(tar_fd, header->size, skip_content);
+	if (r < 0) {
+		session->local_failed = true;
+		r = copy_report_fail(report, r, header->name, "failed to read '%s' from the "
+				     "archive: %s", header->name,
+				     r == -EBADMSG ? "the archive ends early" : strerror(-r));
+	}
+	return r;
+}
+
 /* Sends one archive member as copy entries: its header, then for a file its
  * content in chunks and its SHA-256. */
 static int send_member(struct copy_client *session, int tar_fd, const struct tar_header *header,
@@ -431,7 +517,7 @@ static int send_member(struct copy_client *session, int tar_fd, const struct tar
 	while (strncmp(name, "./", 2) == 0)
 		name += 2;
 	if (strcmp(name, ".") == 0)
-		return tar_skip(tar_fd, header->size, true);  /* the destination itself */
+		return skip_content(session, tar_fd, header, true, report);  /* the destination */
 
 	Ember__CopyEntry entry = EMBER__COPY_ENTRY__INIT;
 	entry.name = ember_bytes(name);
@@ -454,7 +540,7 @@ static int send_member(struct copy_client *session, int tar_fd, const struct tar
 	default:
 		copy_report_warn(report, "skipped '%s': unsupported tar entry type '%c'", name,
 				 header->typeflag);
-		return tar_skip(tar_fd, header->size, true);
+		return skip_content(session, tar_fd, header, true, report);
 	}
 	int r = send_missing_parents(session, sent, name);
 	if (r == 0)
@@ -462,7 +548,8 @@ static int send_member(struct copy_client *session, int tar_fd, const struct tar
 	if (r == 0 && header->type == TAR_DIRECTORY && !dir_set_contains(sent, name, strlen(name)))
 		r = dir_set_add(sent, name, strlen(name));
 	if (r < 0 || header->type != TAR_FILE)
-		return r < 0 ? r : tar_skip(tar_fd, header->size, header->type != TAR_FILE);
+		return r < 0 ? r : skip_content(session, tar_fd, header, header->type != TAR_FILE,
+						report);
 
 	struct sha256 hash;
 	sha256_init(&hash);
@@ -471,11 +558,9 @@ static int send_member(struct copy_client *session, int tar_fd, const struct tar
 		size_t take = EMBER_CHUNK_MAX;
 		if (header->size - offset < take)
 			take = (size_t)(header->size - offset);
-		r = tar_read_content(tar_fd, buffer, take);
+		r = read_content(session, tar_fd, name, buffer, take, report);
 		if (r < 0)
-			return copy_report_fail(report, r, name, "failed to read '%s' from the "
-					        "archive: %s", name,
-						r == -EBADMSG ? "the archive ends early" : strerror(-r));
+			return r;
 		sha256_update(&hash, buffer, take);
 		r = copy_stream_send_data(&session->stream, offset, buffer, take);
 		if (r < 0)
@@ -487,7 +572,7 @@ static int send_member(struct copy_client *session, int tar_fd, const struct tar
 	r = copy_stream_send_file_end(&session->stream, digest, header->size);
 	if (r < 0)
 		return r;
-	return tar_skip(tar_fd, header->size, false);
+	return skip_content(session, tar_fd, header, false, report);
 }
 
 int ember_copy_in_tar(struct ember_client *client, int tar_fd, const char *guest_dest,
@@ -533,10 +618,17 @@ int ember_copy_in_tar(struct ember_client *client, int tar_fd, const char *guest
 	r = copy_stream_send_entry(&session.stream, &root);
 	while (r == 0) {
 		struct tar_header header;
+		/* NOTE: only the start of each header is waited for this way, so a
+		 * producer that stops inside a 512-byte header block blocks the copy
+		 * until it writes again. */
+		r = wait_for_archive(&session, tar_fd, &report);
+		if (r < 0)
+			break;
 		r = tar_read_header(tar_fd, &header);
 		if (r == 0)
 			break;
 		if (r < 0) {
+			session.local_failed = true;
 			r = copy_report_fail(&report, r, "", "failed to read the tar archive: %s",
 					     r == -EBADMSG ? "the archive is damaged"
 					     : r == -EOPNOTSUPP ? "sparse members are not supported"
