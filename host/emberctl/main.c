@@ -79,7 +79,7 @@ static void usage(FILE *out)
 	      "                          hvsock:PATH:PORT (default: $EMBER_ADDR)\n"
 	      "  --token-file FILE       token for tcp: addresses (one trailing newline ignored)\n"
 	      "  --connect-timeout S     keep retrying the connection for S seconds (default 3)\n"
-	      "\ncommands:\n", out);
+	      "\ncommands (emberctl COMMAND --help prints one command's usage):\n", out);
 	for (size_t i = 0; i < COMMAND_COUNT; i++)
 		fprintf(out, "  %s\n", commands[i].usage);
 	fprintf(out, "\nexit status:\n"
