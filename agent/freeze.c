@@ -55,7 +55,10 @@ struct freeze_job {
 	char **paths;
 	size_t path_count;
 	bool processes;
-	bool initial_pid_ns;       /* the agent runs in a real guest */
+	bool initial_pid_ns;       /* the agent runs in the initial PID namespace */
+	/* The plan may cover the agent's own filesystem: a guest's agent under
+	 * ember-init, or one started with --freeze-all. */
+	bool own_fs_allowed;
 
 	/* thaw input */
 	bool has_host;
@@ -313,10 +316,10 @@ static int freeze_filesystems(struct freeze_job *job)
 	return ret;
 }
 
-/* Outside a real guest, rejects a plan that covers the filesystem holding
- * the agent's own executable. An agent in a test namespace runs from the
- * machine's build tree, so that filesystem is usually the machine's root,
- * whose freeze hangs the machine. */
+/* Rejects a plan that covers the filesystem holding the agent's own
+ * executable, unless the agent may freeze it (own_fs_allowed). An agent run
+ * by hand on a development machine runs from its build tree, so that
+ * filesystem is usually the machine's root, whose freeze hangs the machine. */
 static int check_own_filesystem(struct freeze_job *job)
 {
 	struct stat st;
@@ -334,10 +337,17 @@ static int check_own_filesystem(struct freeze_job *job)
 		 * mountinfo device, so there this check can miss. */
 		if (target->state == FREEZE_TARGET_SKIPPED || target->dev != st.st_dev)
 			continue;
-		job_fail(job, EPERM, target->mountpoint,
-			 "freezing '%s' is not allowed outside the initial PID namespace: it "
-			 "contains the agent's own executable, most likely the machine's root "
-			 "filesystem", target->mountpoint);
+		if (!job->initial_pid_ns)
+			job_fail(job, EPERM, target->mountpoint,
+				 "freezing '%s' is not allowed outside the initial PID namespace: "
+				 "it contains the agent's own executable, most likely the "
+				 "machine's root filesystem", target->mountpoint);
+		else
+			job_fail(job, EPERM, target->mountpoint,
+				 "freezing '%s' needs --freeze-all or the boot config's "
+				 "freeze_all, because it contains the agent's own executable: "
+				 "outside a guest, that is most likely the machine's root "
+				 "filesystem", target->mountpoint);
 		return -EPERM;
 	}
 	return 0;
@@ -349,7 +359,7 @@ static int freeze_work(void *data)
 	int ret;
 
 	ret = build_plan(job);
-	if (ret == 0 && !job->initial_pid_ns)
+	if (ret == 0 && !job->own_fs_allowed)
 		ret = check_own_filesystem(job);
 	if (ret < 0)
 		return ret;
@@ -677,6 +687,8 @@ int op_freeze(struct conn *conn, const Ember__Request *request)
 	job->options = conn_options(conn);
 	job->processes = freeze->processes;
 	job->initial_pid_ns = conn_options(conn)->initial_pid_ns && resume_pid_namespace_is_initial();
+	job->own_fs_allowed = job->initial_pid_ns &&
+			      (conn_options(conn)->under_init || conn_options(conn)->freeze_all);
 	state.timeout_s = freeze->timeout_s ? freeze->timeout_s : FREEZE_TIMEOUT_DEFAULT_S;
 
 	/* Exec and copy-in are rejected from here on: a freeze hook or FIFREEZE
