@@ -137,7 +137,7 @@ int copy_client_fail(struct copy_client *client, int r, const struct copy_report
 		/* The agent may have closed after an Error frame still unread.
 		 * -ENODATA: a read between two sends found the connection closed. */
 		r = copy_client_wait_result(client, NULL, err);
-		if (r != 0)
+		if (r != 0 && r != -ECONNRESET)
 			return r;
 		return ember_error_set(err, EMBER_ERROR_PROTOCOL, -ECONNRESET,
 				       "the agent closed the connection during the copy");
@@ -210,17 +210,18 @@ int ember_copy_in(struct ember_client *client, const char *local_src, const char
 				       "invalid guest path '%s': it must be absolute",
 				       guest_dest ? guest_dest : "");
 
-	struct stat st;
-	int stat_result = options->follow_link ? stat(local_src, &st) : lstat(local_src, &st);
-	if (stat_result < 0)
-		return ember_error_set(err, EMBER_ERROR_LOCAL, -errno, "failed to stat '%s': %s",
-				       local_src, strerror(errno));
-
 	char root_name[256] = "";
 	bool contents = copy_path_is_contents(local_src);
-	if (contents && !S_ISDIR(st.st_mode))
-		return ember_error_set(err, EMBER_ERROR_USAGE, -ENOTDIR,
-				       "'%s' is not a directory", local_src);
+	struct stat st;
+	int stat_result = options->follow_link ? stat(local_src, &st) : lstat(local_src, &st);
+	/* "FILE/." fails with ENOTDIR. */
+	if (stat_result < 0 && !(contents && errno == ENOTDIR))
+		return ember_error_set(err, EMBER_ERROR_LOCAL, -errno, "failed to stat '%s': %s",
+				       local_src, strerror(errno));
+	if (contents && (stat_result < 0 || !S_ISDIR(st.st_mode)))
+		return ember_error_set(err, EMBER_ERROR_LOCAL, -ENOTDIR,
+				       "source '%s' is not a directory: SRC/. copies a directory's "
+				       "contents", local_src);
 	if (!contents && copy_base_name(local_src, root_name, sizeof(root_name)) < 0)
 		return ember_error_set(err, EMBER_ERROR_USAGE, -EINVAL,
 				       "invalid source '%s': name a file or directory", local_src);
