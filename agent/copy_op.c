@@ -45,7 +45,7 @@ struct copy_op {
 	struct copy_op *next;    /* in running_ops while the worker runs */
 };
 
-/* The operations whose worker runs, and their count, which max_copies
+/* The operations with a running worker, and their count, which max_copies
  * limits. Only the loop thread starts, reaps and counts workers. */
 static struct copy_op *running_ops;
 static unsigned workers_running;

@@ -77,8 +77,8 @@ struct freeze_job {
 
 static void arm_deadline(struct agent *agent);
 
-/* Whether the state's plan has a frozen filesystem or the workload cgroup is
- * frozen. Only then are exec and copies rejected. */
+/* Returns whether the state's plan has a frozen filesystem or the workload
+ * cgroup is frozen. Only then are exec and copies rejected. */
 static bool holds_frozen(void)
 {
 	if (state.processes_frozen)

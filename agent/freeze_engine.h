@@ -23,7 +23,7 @@
 int freeze_plan_open(struct freeze_plan *plan, size_t *failed);
 
 /* Closes the descriptor of every target that is not FROZEN and sets it to
- * -1, so that the plan kept for fs_status holds no mount point busy. A
+ * -1, so that the plan kept for fs_status keeps no mount point busy. A
  * FROZEN target keeps its descriptor for FITHAW. */
 void freeze_plan_close_unfrozen(struct freeze_plan *plan);
 

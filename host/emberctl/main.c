@@ -163,8 +163,8 @@ static const struct command *find_command(const char *name)
 	return NULL;
 }
 
-/* Whether the command's options (those before "--" or its first operand) ask
- * for --help or -h. */
+/* Returns whether the command's options (those before "--" or its first
+ * operand) include --help or -h. */
 static bool wants_help(int argc, char **argv)
 {
 	for (int i = 1; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {

@@ -25,11 +25,13 @@ def agent_on_image(tmp_path, ember_bin):
     mount point, other mount point)."""
     if os.geteuid() != 0:
         pytest.skip("needs root for loop devices and mount namespaces")
+
     own, other = tmp_path / "own", tmp_path / "other"
     for name in ("own", "other", "run", "hooks"):
         (tmp_path / name).mkdir()
     make_image(tmp_path / "own.ext4")
     make_image(tmp_path / "other.ext4")
+
     sock = tmp_path / "agent.sock"
     script = (f"set -e; mount -o loop {tmp_path}/own.ext4 {own}; "
               f"mount -o loop {tmp_path}/other.ext4 {other}; "
@@ -39,6 +41,7 @@ def agent_on_image(tmp_path, ember_bin):
     log = open(tmp_path / "agent.log", "wb")
     proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private",
                              "sh", "-c", script], stdout=log, stderr=subprocess.STDOUT)
+
     try:
         deadline = time.monotonic() + 10
         while not sock.exists():
